@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "commands.hpp"
+
+#include "kmodsync/log.hpp"
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <exception>
+#include <filesystem>
+
+namespace kmodsync::cli {
+
+namespace {
+
+struct CommandEntry
+{
+  void (*add)(CLI::App&, const GlobalOptions&, Action&);
+};
+
+// One table of subcommands; each lives in its own cmd_*.cpp.
+constexpr CommandEntry k_commands[] = {
+  {add_sync_command},
+  {add_status_command},
+  {add_remove_command},
+  {add_add_command},
+};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+  // A closed pipe (`kmodsync status | head`) must not kill us mid-write of state.
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"kmodsync: builds out-of-tree kernel modules (dkms.conf sources) for every installed kernel"};
+  app.set_version_flag("--version", std::string("kmodsync ") + KMODSYNC_VERSION);
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_option("--root", global.root, "Work on the system under this directory (default /)");
+  app.add_flag("-v,--verbose", global.verbose, "Write a debug log to stderr");
+  Action action;
+  for (const auto& command : k_commands) {
+    command.add(app, global, action);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? k_exit_ok : k_exit_usage;
+  }
+  if (global.verbose) {
+    log::enable();
+  }
+  std::error_code ec;
+  const auto root = std::filesystem::absolute(global.root, ec);
+  if (ec || !std::filesystem::is_directory(root, ec)) {
+    fmt::print(stderr, "kmodsync: --root {}: not a directory\n", global.root);
+    return k_exit_usage;
+  }
+  global.root = root.string();
+  try {
+    return action ? action() : k_exit_usage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "kmodsync: internal error: {}\n", e.what());
+    return k_exit_usage;
+  }
+}
+
+} // namespace kmodsync::cli

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "kmodsync/expected.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace kmodsync {
+
+// One external program to run. argv is executed directly (no shell); stdin is /dev/null;
+// the child gets its own process group so a timeout can kill everything it started.
+struct Command
+{
+  std::vector<std::string> argv;
+  // The complete environment of the child ("NAME=value"); nothing is inherited.
+  std::vector<std::string> env;
+  std::filesystem::path cwd;
+  // stdout and stderr go to this descriptor when >= 0 (e.g. a cell's log file); otherwise
+  // they are captured together into Completion::output.
+  int output_fd = -1;
+  // When true, descriptor 3 of the child is a pipe whose content lands in
+  // Completion::side_channel: a channel for results that the program's own chatter on
+  // stdout cannot be confused with.
+  bool side_channel = false;
+  // Descriptors the child must keep (e.g. the jobserver pipe); all others are closed.
+  std::vector<int> inherit_fds;
+  // Zero means no limit. On expiry the whole process group is killed.
+  std::chrono::milliseconds timeout{0};
+  // Captured output beyond this is dropped (and Completion::truncated set).
+  std::size_t capture_limit = 1 << 20;
+};
+
+struct Completion
+{
+  int exit_code = -1;  // valid when signal == 0
+  int signal = 0;      // the signal that ended the child, if any
+  bool timed_out = false;
+  bool truncated = false;
+  std::string output;
+  std::string side_channel;
+
+  bool succeeded() const { return signal == 0 && !timed_out && exit_code == 0; }
+  // "exit status 2", "killed by signal 9", "timed out after 10 s".
+  std::string describe(std::chrono::milliseconds timeout) const;
+};
+
+// Runs a command to completion. Fails only when the program could not be started at all
+// (the message names it); a program that runs and fails is a Completion.
+Expected<Completion> run(const Command& command);
+
+// A minimal environment for children: PATH and LC_ALL=C (so compiler messages are in
+// English and can be quoted in reports), plus `extra`.
+std::vector<std::string> clean_environment(const std::vector<std::string>& extra = {});
+
+} // namespace kmodsync

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "kmodsync/expected.hpp"
+#include "kmodsync/root.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace kmodsync {
+
+// Where kmodsync keeps its files inside a root.
+struct StatePaths
+{
+  explicit StatePaths(const Root& root);
+  std::filesystem::path dir;        // ROOT/var/lib/kmodsync
+  std::filesystem::path state_file; // state.json
+  std::filesystem::path lock_file;
+  std::filesystem::path build_dir;  // per-cell build trees
+  std::filesystem::path log_dir;    // per-cell logs
+};
+
+// A file kmodsync placed, recorded so that only this exact file is ever removed.
+struct InstalledFile
+{
+  std::string path;   // absolute on the managed system: "/usr/lib/modules/KV/updates/dkms/x.ko"
+  std::string sha256;
+  // Size and modification time when installed: an unchanged stat spares rehashing.
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+enum class Outcome { installed, failed, skipped };
+const char* to_string(Outcome outcome);
+
+// The last result of one cell (module NAME/VERSION x kernel).
+struct CellRecord
+{
+  std::string module;
+  std::string version;
+  std::string kernel;
+  std::string source_dir;  // absolute on the managed system: "/usr/src/NAME-VERSION"
+  std::string input_key;   // empty for skipped cells
+  Outcome outcome = Outcome::skipped;
+  std::string reason;      // why skipped, or the failure summary
+  std::string first_error; // first compiler error line of a failed build
+  std::string log;         // absolute on the managed system
+  std::vector<InstalledFile> files;
+  std::int64_t time = 0;   // Unix time of the outcome
+};
+
+struct State
+{
+  std::vector<CellRecord> cells;
+  // Source directories registered with `kmodsync add` outside /usr/src.
+  std::vector<std::string> registered;
+  // NAME/VERSION taken out with `kmodsync remove`: not built again until added back.
+  std::set<std::string> removed;
+  // Kernels whose modules changed and that still need depmod: recorded before the change
+  // is made, so a pass killed before depmod leaves the work to the next one.
+  std::set<std::string> depmod_pending;
+
+  CellRecord* find(const std::string& module, const std::string& version, const std::string& kernel);
+  // Inserts or replaces the record of the same cell.
+  void put(CellRecord record);
+
+  // A missing file is an empty state. A corrupt one is an error naming the file.
+  static Expected<State> load(const std::filesystem::path& file);
+  Expected<void> save(const std::filesystem::path& file) const;
+};
+
+} // namespace kmodsync

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kmodsync::util {
+
+// Splits on runs of blanks (space, tab, newline), as the shell does for unquoted words.
+std::vector<std::string> split_words(std::string_view text);
+std::vector<std::string> split_lines(std::string_view text);
+std::string_view trim(std::string_view text);
+// Lower-cases ASCII letters only; used for yes/no directive values.
+std::string to_lower(std::string_view text);
+
+} // namespace kmodsync::util

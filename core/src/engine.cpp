@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/engine.hpp"
+
+#include "pass_cell.hpp"
+
+#include "kmodsync/build_cell.hpp"
+#include "kmodsync/file_util.hpp"
+#include "kmodsync/install.hpp"
+#include "kmodsync/jobserver.hpp"
+#include "kmodsync/lock.hpp"
+#include "kmodsync/log.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace kmodsync {
+
+namespace fs = std::filesystem;
+using detail::PassCell;
+using detail::PassPlan;
+
+const char* to_string(CellStatus status)
+{
+  switch (status) {
+  case CellStatus::installed:
+    return "installed";
+  case CellStatus::up_to_date:
+    return "up-to-date";
+  case CellStatus::skipped:
+    return "skipped";
+  case CellStatus::failed:
+    return "failed";
+  case CellStatus::would_build:
+    return "would-build";
+  case CellStatus::removed:
+    return "removed";
+  }
+  return "skipped";
+}
+
+bool PassReport::any_failed() const
+{
+  return !errors.empty() || std::any_of(cells.begin(), cells.end(), [](const CellReport& cell) {
+           return cell.status == CellStatus::failed;
+         });
+}
+
+namespace {
+
+unsigned default_jobs()
+{
+  const unsigned cpus = std::thread::hardware_concurrency();
+  return cpus == 0 ? 1 : cpus;
+}
+
+// The build half of a pass: a pool of workers, each taking a jobserver token per cell.
+class BuildQueue
+{
+public:
+  BuildQueue(const PassOptions& options, PassPlan& plan, State& state, Reporter& reporter, const Jobserver& jobserver)
+    : m_options(options), m_plan(plan), m_state(state), m_reporter(reporter), m_jobserver(jobserver),
+      m_paths(options.root)
+  {
+    for (std::size_t i = 0; i < plan.cells.size(); ++i) {
+      if (plan.cells[i].needs_build) {
+        m_pending.push_back(i);
+      }
+    }
+  }
+
+  void run(unsigned workers)
+  {
+    std::vector<std::thread> threads;
+    workers = std::max(1u, std::min<unsigned>(workers, static_cast<unsigned>(m_pending.size())));
+    for (unsigned i = 0; i < workers && !m_pending.empty(); ++i) {
+      threads.emplace_back([this] { work(); });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+  }
+
+  std::vector<std::string> errors() const { return m_errors; }
+
+private:
+  // Next cell whose dependencies are done; cells whose dependencies failed are settled
+  // as skipped on the way. Called with the mutex held.
+  std::optional<std::size_t> take_ready()
+  {
+    for (auto it = m_pending.begin(); it != m_pending.end(); ++it) {
+      PassCell& cell = m_plan.cells[*it];
+      bool ready = true;
+      std::string failed_dependency;
+      for (const std::size_t dependency : cell.depends_on) {
+        const PassCell& other = m_plan.cells[dependency];
+        if (!m_done.contains(dependency)) {
+          ready = false;
+        } else if (other.report.status != CellStatus::installed) {
+          failed_dependency = other.module;
+        }
+      }
+      if (!failed_dependency.empty()) {
+        cell.needs_build = false;
+        cell.report.status = CellStatus::skipped;
+        cell.report.reason = fmt::format("BUILD_DEPENDS not met: {} failed for {}", failed_dependency, cell.kernel->release);
+        const std::size_t index = *it;
+        m_pending.erase(it);
+        m_done.insert(index);
+        record_skip(cell);
+        m_reporter.cell_finished(cell.report);
+        m_changed.notify_all();
+        return take_ready();
+      }
+      if (ready) {
+        const std::size_t index = *it;
+        m_pending.erase(it);
+        return index;
+      }
+    }
+    return std::nullopt;
+  }
+
+  void work()
+  {
+    while (true) {
+      std::size_t index = 0;
+      {
+        std::unique_lock lock(m_mutex);
+        while (true) {
+          if (m_pending.empty()) {
+            return;
+          }
+          if (auto ready = take_ready()) {
+            index = *ready;
+            break;
+          }
+          if (m_pending.empty()) {
+            return;
+          }
+          m_changed.wait(lock);
+        }
+        m_reporter.cell_started(m_plan.cells[index].report);
+      }
+      build_and_install(m_plan.cells[index]);
+      {
+        const std::lock_guard lock(m_mutex);
+        m_done.insert(index);
+        m_reporter.cell_finished(m_plan.cells[index].report);
+      }
+      m_changed.notify_all();
+    }
+  }
+
+  void build_and_install(PassCell& cell)
+  {
+    CellReport& report = cell.report;
+    report.log = m_options.root.managed(cell.log_file);
+    if (auto token = m_jobserver.acquire(); !token) {
+      report.status = CellStatus::failed;
+      report.reason = token.error();
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    BuildRequest request;
+    request.spec = &*cell.spec;
+    request.source = cell.source;
+    request.kernel = cell.kernel;
+    request.build_dir = cell.build_dir;
+    request.log_file = cell.log_file;
+    request.jobserver = &m_jobserver;
+    request.timeout = m_options.build_timeout;
+    BuildResult result = build_cell(request);
+    m_jobserver.release();
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    CellRecord record;
+    record.module = cell.module;
+    record.version = cell.version;
+    record.kernel = cell.kernel->release;
+    record.source_dir = m_options.root.managed(cell.source->dir);
+    record.input_key = cell.input_key;
+    record.log = report.log;
+    record.time = std::time(nullptr);
+
+    std::vector<InstalledFile> previous;
+    {
+      const std::lock_guard lock(m_mutex);
+      if (const CellRecord* old = m_state.find(cell.module, cell.version, cell.kernel->release)) {
+        previous = old->files;
+      }
+    }
+    if (result.ok) {
+      auto installed = install_modules(m_options.root, m_plan.distribution, *cell.spec, *cell.kernel,
+                                       result.modules, previous);
+      if (installed) {
+        record.outcome = Outcome::installed;
+        record.files = std::move(*installed);
+        report.status = CellStatus::installed;
+        report.reason = fmt::format("built in {:.1f} s", report.seconds);
+        // The build tree served its purpose; a failed one is kept for inspection.
+        [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
+      } else {
+        result.ok = false;
+        result.failure = installed.error();
+      }
+    }
+    if (!result.ok) {
+      record.outcome = Outcome::failed;
+      record.reason = result.failure;
+      record.first_error = result.first_error;
+      // A failed build leaves the previous install in place: keep tracking those files.
+      record.files = previous;
+      report.status = CellStatus::failed;
+      report.reason = result.failure;
+      report.first_error = result.first_error;
+    }
+
+    const std::lock_guard lock(m_mutex);
+    if (result.ok) {
+      m_state.depmod_pending.insert(cell.kernel->release);
+      take_over_files(record);
+    }
+    m_state.put(std::move(record));
+    save_state();
+  }
+
+  // Another version of the same module on the same kernel loses the paths this cell now owns.
+  void take_over_files(const CellRecord& record)
+  {
+    std::set<std::string> paths;
+    for (const auto& file : record.files) {
+      paths.insert(file.path);
+    }
+    for (auto& other : m_state.cells) {
+      if (other.module == record.module && other.kernel == record.kernel && other.version != record.version) {
+        std::erase_if(other.files, [&](const InstalledFile& file) { return paths.contains(file.path); });
+      }
+    }
+  }
+
+  void record_skip(const PassCell& cell)
+  {
+    CellRecord record;
+    record.module = cell.module;
+    record.version = cell.version;
+    record.kernel = cell.kernel->release;
+    record.source_dir = m_options.root.managed(cell.source->dir);
+    record.outcome = Outcome::skipped;
+    record.reason = cell.report.reason;
+    record.time = std::time(nullptr);
+    if (const CellRecord* old = m_state.find(cell.module, cell.version, cell.kernel->release)) {
+      record.files = old->files;
+    }
+    m_state.put(std::move(record));
+  }
+
+  // After every cell, so a killed pass loses at most the cells that were running.
+  void save_state()
+  {
+    if (auto saved = m_state.save(m_paths.state_file); !saved) {
+      m_errors.push_back(saved.error());
+    }
+  }
+
+  const PassOptions& m_options;
+  PassPlan& m_plan;
+  State& m_state;
+  Reporter& m_reporter;
+  const Jobserver& m_jobserver;
+  StatePaths m_paths;
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::vector<std::size_t> m_pending;
+  std::set<std::size_t> m_done;
+  std::vector<std::string> m_errors;
+};
+
+// Records the outcome of a cell that needed no build. Returns true if the state changed.
+bool record_unbuilt(const Root& root, State& state, const PassCell& cell)
+{
+  const CellReport& report = cell.report;
+  CellRecord* old = state.find(cell.module, cell.version, cell.kernel->release);
+  if (report.status == CellStatus::up_to_date || report.remembered) {
+    return false;
+  }
+  CellRecord record;
+  record.module = cell.module;
+  record.version = cell.version;
+  record.kernel = cell.kernel->release;
+  record.source_dir = root.managed(cell.source->dir);
+  record.outcome = report.status == CellStatus::failed ? Outcome::failed : Outcome::skipped;
+  record.reason = report.reason;
+  record.log = report.log;
+  if (old) {
+    // Skipping never uninstalls: files stay tracked so that a later removal finds them.
+    record.files = old->files;
+    if (old->outcome == record.outcome && old->reason == record.reason && old->input_key.empty()) {
+      return false;
+    }
+  }
+  record.time = std::time(nullptr);
+  state.put(std::move(record));
+  return true;
+}
+
+// Uninstalls records whose kernel or source is gone; kernels that lost files need depmod.
+void prune(const PassOptions& options, const PassPlan& plan, State& state, PassReport& report)
+{
+  std::set<std::string> kernels;
+  std::set<std::string> sources;
+  for (const auto& kernel : plan.kernels) {
+    kernels.insert(kernel.release);
+  }
+  for (const auto& source : plan.sources) {
+    sources.insert(options.root.managed(source.dir));
+  }
+  std::set<std::string> touched;
+  std::erase_if(state.cells, [&](const CellRecord& record) {
+    const bool kernel_in_scope = options.kernels.empty()
+                                 || std::find(options.kernels.begin(), options.kernels.end(), record.kernel)
+                                      != options.kernels.end();
+    const bool kernel_gone = options.kernels.empty() && !kernels.contains(record.kernel);
+    const bool source_gone = kernel_in_scope && options.modules.empty() && !sources.contains(record.source_dir);
+    if (!kernel_gone && !source_gone) {
+      return false;
+    }
+    for (const auto& warning : remove_installed_files(options.root, record.files)) {
+      report.errors.push_back(fmt::format("{}/{} on {}: {}", record.module, record.version, record.kernel, warning));
+    }
+    if (!record.files.empty() && !kernel_gone) {
+      touched.insert(record.kernel);
+    }
+    CellReport cell;
+    cell.module = record.module;
+    cell.version = record.version;
+    cell.kernel = record.kernel;
+    cell.status = CellStatus::removed;
+    cell.reason = kernel_gone ? "kernel is gone" : "module source is gone";
+    report.cells.push_back(cell);
+    return true;
+  });
+  state.depmod_pending.insert(touched.begin(), touched.end());
+}
+
+Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& reporter)
+{
+  const StatePaths paths(options.root);
+  auto state = State::load(paths.state_file);
+  if (!state) {
+    return std::unexpected(state.error());
+  }
+  auto plan = detail::plan_pass(options, *state);
+  if (!plan) {
+    return std::unexpected(plan.error());
+  }
+  PassReport report;
+  if (options.dry_run) {
+    for (const auto& cell : plan->cells) {
+      report.cells.push_back(cell.report);
+    }
+    return report;
+  }
+
+  bool changed = false;
+  for (const auto& cell : plan->cells) {
+    if (!cell.needs_build) {
+      changed |= record_unbuilt(options.root, *state, cell);
+      reporter.cell_finished(cell.report);
+    }
+  }
+
+  const bool any_build = std::any_of(plan->cells.begin(), plan->cells.end(), [](const PassCell& c) { return c.needs_build; });
+  if (any_build) {
+    const unsigned jobs = options.jobs ? options.jobs : default_jobs();
+    auto jobserver = Jobserver::create(jobs);
+    if (!jobserver) {
+      return std::unexpected(jobserver.error());
+    }
+    BuildQueue queue(options, *plan, *state, reporter, *jobserver);
+    queue.run(jobs);
+    for (const auto& message : queue.errors()) {
+      report.errors.push_back(message);
+    }
+    changed = true;
+  }
+
+  prune(options, *plan, *state, report);
+  changed |= !report.cells.empty();
+  for (const auto& cell : plan->cells) {
+    report.cells.push_back(cell.report);
+  }
+  changed |= run_pending_depmods(options.root, *state, plan->kernels, report.errors);
+  if (changed) {
+    if (auto saved = state->save(paths.state_file); !saved) {
+      report.errors.push_back(saved.error());
+    }
+  }
+  return report;
+}
+
+} // namespace
+
+Expected<PassReport> run_pass(const PassOptions& options, Reporter& reporter)
+{
+  try {
+    if (options.dry_run) {
+      return run_pass_locked(options, reporter);
+    }
+    const StatePaths paths(options.root);
+    if (auto made = util::ensure_directory(paths.dir); !made) {
+      return std::unexpected(made.error());
+    }
+    auto lock = FileLock::acquire(paths.lock_file, [&] {
+      reporter.note("waiting for another kmodsync pass on this root to finish");
+    });
+    if (!lock) {
+      return std::unexpected(lock.error());
+    }
+    return run_pass_locked(options, reporter);
+  } catch (const std::exception& e) {
+    return error("internal error during the pass: {}", e.what());
+  }
+}
+
+} // namespace kmodsync

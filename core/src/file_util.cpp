@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/file_util.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kmodsync::util {
+
+Expected<std::string> read_file(const fs::path& path)
+{
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return error("cannot open {}: {}", path.string(), std::strerror(errno));
+  }
+  std::string data;
+  char buffer[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      const int saved = errno;
+      close(fd);
+      return error("cannot read {}: {}", path.string(), std::strerror(saved));
+    }
+    if (n == 0) {
+      break;
+    }
+    data.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return data;
+}
+
+Expected<void> ensure_directory(const fs::path& path)
+{
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) {
+    return error("cannot create directory {}: {}", path.string(), ec.message());
+  }
+  return {};
+}
+
+Expected<void> remove_tree(const fs::path& path)
+{
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) {
+    return error("cannot remove {}: {}", path.string(), ec.message());
+  }
+  return {};
+}
+
+Expected<void> copy_tree(const fs::path& from, const fs::path& to)
+{
+  std::error_code ec;
+  fs::copy(from,
+           to,
+           fs::copy_options::recursive | fs::copy_options::copy_symlinks
+             | fs::copy_options::overwrite_existing,
+           ec);
+  if (ec) {
+    return error("cannot copy {} to {}: {}", from.string(), to.string(), ec.message());
+  }
+  return {};
+}
+
+Expected<void> fsync_directory(const fs::path& path)
+{
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return error("cannot open directory {}: {}", path.string(), std::strerror(errno));
+  }
+  const int result = fsync(fd);
+  const int saved = errno;
+  close(fd);
+  if (result != 0) {
+    return error("cannot fsync directory {}: {}", path.string(), std::strerror(saved));
+  }
+  return {};
+}
+
+} // namespace kmodsync::util

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/kernel.hpp"
+
+#include "kmodsync/file_util.hpp"
+#include "kmodsync/hash.hpp"
+#include "kmodsync/string_util.hpp"
+#include "kmodsync/version.hpp"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <set>
+
+namespace kmodsync {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string machine_arch()
+{
+  utsname name{};
+  if (uname(&name) != 0) {
+    return "x86_64";
+  }
+  return name.machine;
+}
+
+bool looks_like_kernel(const fs::path& dir)
+{
+  std::error_code ec;
+  return fs::is_symlink(dir / "build", ec) || fs::exists(dir / "build", ec)
+         || fs::is_directory(dir / "kernel", ec) || fs::exists(dir / "modules.order", ec)
+         || fs::exists(dir / "vmlinuz", ec);
+}
+
+// The files whose content decides whether a module built against these headers fits.
+std::string headers_fingerprint(const fs::path& headers)
+{
+  Hasher hasher;
+  for (const char* file : {".config", "Module.symvers", "include/generated/utsrelease.h"}) {
+    hasher.update_field(file);
+    if (auto content = util::read_file(headers / file)) {
+      hasher.update_field(*content);
+    } else {
+      hasher.update_field("<missing>");
+    }
+  }
+  return hasher.hex_digest();
+}
+
+void load_headers(const Root& root, Kernel& kernel)
+{
+  const fs::path link = kernel.modules_dir / "build";
+  std::error_code ec;
+  if (!fs::is_symlink(link, ec) && !fs::exists(link, ec)) {
+    kernel.missing_headers_reason = fmt::format("no headers: {} does not exist", link.string());
+    return;
+  }
+  auto headers = root.resolve_link(link);
+  if (!headers) {
+    kernel.missing_headers_reason =
+      fmt::format("no headers: {} points at a directory that does not exist", link.string());
+    return;
+  }
+  if (!fs::exists(*headers / "Makefile", ec)) {
+    kernel.missing_headers_reason =
+      fmt::format("no headers: {} has no Makefile (not a kbuild tree)", headers->string());
+    return;
+  }
+  kernel.headers_dir = *headers;
+  if (auto config = util::read_file(*headers / ".config")) {
+    kernel.config = parse_kernel_config(*config);
+  }
+  kernel.fingerprint = headers_fingerprint(*headers);
+}
+
+} // namespace
+
+bool Kernel::config_enabled(const std::string& option) const
+{
+  const auto it = config.find(option);
+  return it != config.end() && (it->second == "y" || it->second == "m");
+}
+
+std::map<std::string, std::string> parse_kernel_config(std::string_view text)
+{
+  std::map<std::string, std::string> config;
+  for (const auto& line : util::split_lines(text)) {
+    if (line.starts_with("CONFIG_")) {
+      const auto equals = line.find('=');
+      if (equals != std::string::npos) {
+        std::string value = line.substr(equals + 1);
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+          value = value.substr(1, value.size() - 2);
+        }
+        config[line.substr(0, equals)] = value;
+      }
+    } else if (line.starts_with("# CONFIG_") && line.ends_with(" is not set")) {
+      static const std::string not_set = "n";
+      config.insert_or_assign(line.substr(2, line.size() - 2 - 11), not_set);
+    }
+  }
+  return config;
+}
+
+Expected<std::vector<Kernel>> discover_kernels(const Root& root)
+{
+  std::vector<Kernel> kernels;
+  std::set<std::string> seen_releases;
+  std::set<fs::path> seen_dirs;
+  const std::string arch = machine_arch();
+  for (const char* base : {"/usr/lib/modules", "/lib/modules"}) {
+    const fs::path modules = root(base);
+    std::error_code ec;
+    if (!fs::is_directory(modules, ec)) {
+      continue;
+    }
+    for (const auto& entry : fs::directory_iterator(modules, ec)) {
+      if (!entry.is_directory(ec)) {
+        continue;
+      }
+      // /lib is usually a link to /usr/lib: the same directory must count once.
+      const fs::path canonical = fs::weakly_canonical(entry.path(), ec);
+      const std::string release = entry.path().filename().string();
+      if (seen_dirs.contains(canonical) || seen_releases.contains(release)
+          || !looks_like_kernel(entry.path())) {
+        continue;
+      }
+      seen_dirs.insert(canonical);
+      seen_releases.insert(release);
+      Kernel kernel;
+      kernel.release = release;
+      kernel.arch = arch;
+      kernel.modules_dir = entry.path();
+      load_headers(root, kernel);
+      kernels.push_back(std::move(kernel));
+    }
+    if (ec) {
+      return error("cannot list {}: {}", modules.string(), ec.message());
+    }
+  }
+  std::sort(kernels.begin(), kernels.end(), [](const Kernel& a, const Kernel& b) {
+    return compare_versions(a.release, b.release) < 0;
+  });
+  return kernels;
+}
+
+} // namespace kmodsync

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+// Internal to the engine: one cell as a pass works on it.
+
+#include "kmodsync/dkms_conf.hpp"
+#include "kmodsync/dkms_spec.hpp"
+#include "kmodsync/engine.hpp"
+#include "kmodsync/input_key.hpp"
+#include "kmodsync/kernel.hpp"
+#include "kmodsync/module_source.hpp"
+#include "kmodsync/state.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kmodsync::detail {
+
+struct PassCell
+{
+  const ModuleSource* source = nullptr;
+  const Kernel* kernel = nullptr;
+  std::string module;
+  std::string version;
+  std::optional<ModuleSpec> spec;
+  std::string input_key;
+  bool needs_build = false;
+  std::vector<std::size_t> depends_on; // indices of cells of the same kernel
+  CellReport report;
+  std::filesystem::path build_dir;
+  std::filesystem::path log_file;
+};
+
+// Everything a pass knows before it builds.
+struct PassPlan
+{
+  std::vector<Kernel> kernels;
+  std::vector<ModuleSource> sources;
+  std::vector<PassCell> cells;
+  ToolVersions tools;
+  std::string distribution;
+};
+
+// "lime-forensics-1.9.1-5" -> {"lime-forensics", "1.9.1-5"}: split before the first
+// "-<digit>". Used to label a source whose dkms.conf cannot be read.
+std::pair<std::string, std::string> guess_name_version(const std::string& dir_name);
+
+// Discovers, evaluates and plans every cell in scope. Cells that need no build get their
+// final report here.
+Expected<PassPlan> plan_pass(const PassOptions& options, State& state);
+
+} // namespace kmodsync::detail

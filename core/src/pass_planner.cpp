@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "pass_cell.hpp"
+
+#include "kmodsync/install.hpp"
+#include "kmodsync/log.hpp"
+#include "kmodsync/plan.hpp"
+#include "kmodsync/version.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace kmodsync::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ModuleFilter
+{
+  std::string name;
+  std::string version;
+};
+
+std::vector<ModuleFilter> parse_filters(const std::vector<std::string>& modules)
+{
+  std::vector<ModuleFilter> filters;
+  for (const auto& text : modules) {
+    const auto slash = text.find('/');
+    filters.push_back(slash == std::string::npos ? ModuleFilter{text, ""}
+                                                 : ModuleFilter{text.substr(0, slash), text.substr(slash + 1)});
+  }
+  return filters;
+}
+
+bool source_in_scope(const ModuleSource& source, const std::vector<ModuleFilter>& filters)
+{
+  return filters.empty() || std::any_of(filters.begin(), filters.end(), [&](const ModuleFilter& filter) {
+           return source.may_be(filter.name, filter.version);
+         });
+}
+
+bool spec_in_scope(const std::string& name, const std::string& version, const std::vector<ModuleFilter>& filters)
+{
+  return filters.empty() || std::any_of(filters.begin(), filters.end(), [&](const ModuleFilter& filter) {
+           return filter.name == name && (filter.version.empty() || filter.version == version);
+         });
+}
+
+DkmsConfContext make_context(const PassOptions& options,
+                             const StatePaths& paths,
+                             const Kernel& kernel,
+                             const std::string& module,
+                             const std::string& version)
+{
+  DkmsConfContext context;
+  context.kernelver = kernel.release;
+  context.arch = kernel.arch;
+  context.kernel_source_dir = kernel.headers_dir ? kernel.headers_dir->string() : (kernel.modules_dir / "build").string();
+  context.dkms_tree = (paths.build_dir / kernel.release).string();
+  context.source_tree = options.root("/usr/src").string();
+  context.install_tree = kernel.modules_dir.parent_path().string();
+  context.module = module;
+  context.module_version = version;
+  context.overrides_dir = options.root("/etc/dkms").string();
+  context.timeout = options.conf_timeout;
+  return context;
+}
+
+// Evaluates the cell's dkms.conf; on success the cell has its spec and its real name.
+void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cell)
+{
+  auto [module, version] = guess_name_version(cell.source->dir_name);
+  cell.module = module;
+  cell.version = version;
+  auto context = make_context(options, paths, *cell.kernel, module, version);
+  auto values = evaluate_dkms_conf(cell.source->conf(), context);
+  // $module and the default build directory follow PACKAGE_NAME/VERSION, as after `dkms add`.
+  if (values && (values->get("PACKAGE_NAME") != module || values->get("PACKAGE_VERSION") != version)
+      && !values->get("PACKAGE_NAME").empty() && !values->get("PACKAGE_VERSION").empty()) {
+    context = make_context(options, paths, *cell.kernel, values->get("PACKAGE_NAME"), values->get("PACKAGE_VERSION"));
+    values = evaluate_dkms_conf(cell.source->conf(), context);
+  }
+  if (!values) {
+    cell.report.status = CellStatus::failed;
+    cell.report.reason = values.error();
+    return;
+  }
+  auto spec = make_module_spec(*values, cell.source->conf(), context, cell.kernel->config);
+  if (!spec) {
+    if (!values->get("PACKAGE_NAME").empty()) {
+      cell.module = values->get("PACKAGE_NAME");
+    }
+    if (!values->get("PACKAGE_VERSION").empty()) {
+      cell.version = values->get("PACKAGE_VERSION");
+    }
+    cell.report.status = CellStatus::failed;
+    cell.report.reason = spec.error();
+    return;
+  }
+  cell.module = spec->name;
+  cell.version = spec->version;
+  cell.spec = std::move(*spec);
+}
+
+} // namespace
+
+std::pair<std::string, std::string> guess_name_version(const std::string& dir_name)
+{
+  for (std::size_t i = 0; i + 1 < dir_name.size(); ++i) {
+    if (dir_name[i] == '-' && dir_name[i + 1] >= '0' && dir_name[i + 1] <= '9') {
+      return {dir_name.substr(0, i), dir_name.substr(i + 1)};
+    }
+  }
+  return {dir_name, ""};
+}
+
+Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
+{
+  const StatePaths paths(options.root);
+  PassPlan plan;
+  auto kernels = discover_kernels(options.root);
+  if (!kernels) {
+    return std::unexpected(kernels.error());
+  }
+  for (const auto& wanted : options.kernels) {
+    if (std::none_of(kernels->begin(), kernels->end(), [&](const Kernel& k) { return k.release == wanted; })) {
+      return error("kernel {} is not installed: no {} or {}", wanted,
+                   options.root("/usr/lib/modules/" + wanted).string(),
+                   options.root("/lib/modules/" + wanted).string());
+    }
+  }
+  for (auto& kernel : *kernels) {
+    if (options.kernels.empty()
+        || std::find(options.kernels.begin(), options.kernels.end(), kernel.release) != options.kernels.end()) {
+      plan.kernels.push_back(std::move(kernel));
+    }
+  }
+  plan.sources = discover_module_sources(options.root, state.registered);
+  plan.distribution = detect_distribution(options.root);
+  const auto filters = parse_filters(options.modules);
+
+  for (const auto& source : plan.sources) {
+    if (!source_in_scope(source, filters)) {
+      continue;
+    }
+    for (const auto& kernel : plan.kernels) {
+      PassCell cell;
+      cell.source = &source;
+      cell.kernel = &kernel;
+      cell.report.status = CellStatus::skipped;
+      evaluate(options, paths, cell);
+      if (!spec_in_scope(cell.module, cell.version, filters)
+          || state.removed.contains(cell.module + "/" + cell.version)) {
+        continue;
+      }
+      plan.cells.push_back(std::move(cell));
+    }
+  }
+
+  // DKMS autoinstalls only the newest version of a module present.
+  std::map<std::pair<std::string, std::string>, std::string> newest;
+  for (const auto& cell : plan.cells) {
+    if (!cell.spec) {
+      continue;
+    }
+    auto& best = newest[{cell.module, cell.kernel->release}];
+    if (best.empty() || compare_versions(cell.version, best) > 0) {
+      best = cell.version;
+    }
+  }
+
+  bool tools_known = false;
+  std::map<const ModuleSource*, std::string> source_hashes;
+  for (auto& cell : plan.cells) {
+    CellReport& report = cell.report;
+    report.module = cell.module;
+    report.version = cell.version;
+    report.kernel = cell.kernel->release;
+    cell.log_file = paths.log_dir / cell.kernel->release / (cell.module + "-" + cell.version + ".log");
+    cell.build_dir = paths.build_dir / cell.kernel->release / cell.module / cell.version / "build";
+    if (!cell.spec) {
+      continue;
+    }
+    const ModuleSpec& spec = *cell.spec;
+    if (const auto& best = newest[{cell.module, cell.kernel->release}]; best != cell.version) {
+      report.reason = fmt::format("superseded by {}/{}", cell.module, best);
+      continue;
+    }
+    if (!cell.kernel->buildable()) {
+      report.reason = cell.kernel->missing_headers_reason;
+      continue;
+    }
+    if (auto excluded = exclusion_reason(spec, *cell.kernel)) {
+      report.reason = *excluded;
+      continue;
+    }
+    auto& source_hash = source_hashes[cell.source];
+    if (source_hash.empty()) {
+      auto hash = hash_source_tree(cell.source->dir);
+      if (!hash) {
+        report.status = CellStatus::failed;
+        report.reason = hash.error();
+        continue;
+      }
+      source_hash = *hash;
+    }
+    if (!tools_known) {
+      plan.tools = probe_tool_versions();
+      tools_known = true;
+    }
+    cell.input_key = compute_input_key(source_hash, spec, *cell.kernel, plan.tools);
+    const CellRecord* record = state.find(cell.module, cell.version, cell.kernel->release);
+    if (record && record->input_key == cell.input_key) {
+      if (record->outcome == Outcome::installed && files_intact(options.root, record->files)) {
+        report.status = CellStatus::up_to_date;
+        report.log = record->log;
+        continue;
+      }
+      if (record->outcome == Outcome::failed && !options.retry) {
+        report.status = CellStatus::failed;
+        report.remembered = true;
+        report.reason = record->reason;
+        report.first_error = record->first_error;
+        report.log = record->log;
+        continue;
+      }
+    }
+    cell.needs_build = true;
+    report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
+    report.reason = !record ? "new"
+                    : record->input_key != cell.input_key ? "inputs changed"
+                    : record->outcome == Outcome::failed  ? "retrying a failed build"
+                                                          : "installed files missing or changed";
+  }
+
+  // BUILD_DEPENDS: a cell waits for the cells of the same kernel it names; a name with no
+  // buildable cell there leaves it skipped.
+  for (auto& cell : plan.cells) {
+    if (!cell.needs_build) {
+      continue;
+    }
+    std::vector<std::string> missing;
+    for (const auto& dependency : cell.spec->build_depends) {
+      bool found = false;
+      for (std::size_t j = 0; j < plan.cells.size(); ++j) {
+        const PassCell& other = plan.cells[j];
+        if (other.kernel == cell.kernel && other.module == dependency && other.spec
+            && (other.needs_build || other.report.status == CellStatus::up_to_date)) {
+          found = true;
+          if (other.needs_build) {
+            cell.depends_on.push_back(j);
+          }
+        }
+      }
+      if (!found) {
+        missing.push_back(dependency);
+      }
+    }
+    if (!missing.empty()) {
+      cell.needs_build = false;
+      cell.depends_on.clear();
+      cell.report.status = CellStatus::skipped;
+      cell.report.reason = fmt::format("BUILD_DEPENDS not met: {} is not installed for {}",
+                                       fmt::join(missing, ", "), cell.kernel->release);
+    }
+  }
+  LOG("planned {} cells over {} kernels and {} module sources", plan.cells.size(), plan.kernels.size(),
+      plan.sources.size());
+  return plan;
+}
+
+} // namespace kmodsync::detail

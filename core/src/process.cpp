@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/process.hpp"
+
+#include "kmodsync/log.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kmodsync {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long to keep reading a finished program's pipes, which a stray background child of
+// it may hold open, before its process group is killed.
+constexpr std::chrono::milliseconds k_drain_grace{200};
+
+struct Pipe
+{
+  int read = -1;
+  int write = -1;
+  ~Pipe() { close_both(); }
+  void close_write()
+  {
+    if (write >= 0) {
+      close(write);
+      write = -1;
+    }
+  }
+  void close_both()
+  {
+    close_write();
+    if (read >= 0) {
+      close(read);
+      read = -1;
+    }
+  }
+};
+
+Expected<void> open_pipe(Pipe& pipe)
+{
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return error("cannot create a pipe: {}", std::strerror(errno));
+  }
+  pipe.read = fds[0];
+  pipe.write = fds[1];
+  return {};
+}
+
+// Appends what is readable now; returns false at end of file.
+bool read_available(int fd, std::string& into, std::size_t limit, bool& truncated)
+{
+  char buffer[65536];
+  const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+  if (n < 0) {
+    return errno == EINTR || errno == EAGAIN;
+  }
+  if (n == 0) {
+    return false;
+  }
+  const std::size_t room = into.size() < limit ? limit - into.size() : 0;
+  const std::size_t keep = std::min(room, static_cast<std::size_t>(n));
+  into.append(buffer, keep);
+  if (keep < static_cast<std::size_t>(n)) {
+    truncated = true;
+  }
+  return true;
+}
+
+int wait_for(pid_t pid)
+{
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+class SpawnSetup
+{
+public:
+  SpawnSetup()
+  {
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+  }
+  ~SpawnSetup()
+  {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+};
+
+} // namespace
+
+std::string Completion::describe(std::chrono::milliseconds timeout) const
+{
+  if (timed_out) {
+    return fmt::format("timed out after {} s", timeout.count() / 1000.0);
+  }
+  if (signal != 0) {
+    return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
+  }
+  return fmt::format("exit status {}", exit_code);
+}
+
+std::vector<std::string> clean_environment(const std::vector<std::string>& extra)
+{
+  std::vector<std::string> env = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LC_ALL=C",
+  };
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+Expected<Completion> run(const Command& command)
+{
+  if (command.argv.empty()) {
+    return error("internal error: empty command");
+  }
+  Pipe output;
+  Pipe side;
+  if (command.output_fd < 0) {
+    if (auto opened = open_pipe(output); !opened) {
+      return std::unexpected(opened.error());
+    }
+  }
+  if (command.side_channel) {
+    if (auto opened = open_pipe(side); !opened) {
+      return std::unexpected(opened.error());
+    }
+  }
+
+  SpawnSetup setup;
+  auto* actions = &setup.actions;
+  posix_spawn_file_actions_addopen(actions, 0, "/dev/null", O_RDONLY, 0);
+  const int out_fd = command.output_fd >= 0 ? command.output_fd : output.write;
+  posix_spawn_file_actions_adddup2(actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(actions, out_fd, 2);
+  if (command.side_channel) {
+    posix_spawn_file_actions_adddup2(actions, side.write, 3);
+  }
+  // dup2 onto itself clears close-on-exec (glibc >= 2.29), so exactly these survive.
+  for (const int fd : command.inherit_fds) {
+    posix_spawn_file_actions_adddup2(actions, fd, fd);
+  }
+  if (!command.cwd.empty()) {
+    posix_spawn_file_actions_addchdir_np(actions, command.cwd.c_str());
+  }
+
+  sigset_t no_signals;
+  sigset_t all_signals;
+  sigemptyset(&no_signals);
+  sigfillset(&all_signals);
+  posix_spawnattr_setflags(&setup.attributes,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&setup.attributes, 0);
+  posix_spawnattr_setsigmask(&setup.attributes, &no_signals);
+  posix_spawnattr_setsigdefault(&setup.attributes, &all_signals);
+
+  std::vector<char*> argv;
+  for (const auto& arg : command.argv) {
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  }
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& var : command.env) {
+    envp.push_back(const_cast<char*>(var.c_str()));
+  }
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(
+    &pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
+  output.close_write();
+  side.close_write();
+  if (spawned != 0) {
+    return error("cannot run {}: {}", command.argv[0], std::strerror(spawned));
+  }
+  LOG("started pid {}: {}", pid, fmt::join(command.argv, " "));
+
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    const int saved = errno;
+    kill(-pid, SIGKILL);
+    wait_for(pid);
+    return error("cannot watch {} (pidfd_open): {}", command.argv[0], std::strerror(saved));
+  }
+
+  Completion completion;
+  const auto start = Clock::now();
+  const auto deadline = start + command.timeout;
+  bool exited = false;
+  Clock::time_point drain_deadline{};
+  while (true) {
+    const auto now = Clock::now();
+    if (!exited && command.timeout.count() > 0 && now >= deadline) {
+      completion.timed_out = true;
+      kill(-pid, SIGKILL);
+    }
+    if (exited && (output.read < 0 && side.read < 0)) {
+      break;
+    }
+    if (exited && now >= drain_deadline) {
+      kill(-pid, SIGKILL);
+      break;
+    }
+    pollfd fds[3];
+    nfds_t count = 0;
+    if (!exited) {
+      fds[count++] = {pidfd, POLLIN, 0};
+    }
+    const nfds_t first_pipe = count;
+    if (output.read >= 0) {
+      fds[count++] = {output.read, POLLIN, 0};
+    }
+    if (side.read >= 0) {
+      fds[count++] = {side.read, POLLIN, 0};
+    }
+    int wait_ms = -1;
+    if (exited) {
+      wait_ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline - now).count() + 1);
+    } else if (command.timeout.count() > 0 && !completion.timed_out) {
+      wait_ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
+    }
+    const int ready = poll(fds, count, wait_ms);
+    if (ready < 0 && errno != EINTR) {
+      kill(-pid, SIGKILL);
+      break;
+    }
+    for (nfds_t i = 0; i < count && ready > 0; ++i) {
+      if (fds[i].revents == 0) {
+        continue;
+      }
+      if (i < first_pipe) {
+        exited = true;
+        drain_deadline = Clock::now() + k_drain_grace;
+      } else if (fds[i].fd == output.read) {
+        if (!read_available(output.read, completion.output, command.capture_limit, completion.truncated)) {
+          close(output.read);
+          output.read = -1;
+        }
+      } else if (fds[i].fd == side.read) {
+        if (!read_available(side.read, completion.side_channel, command.capture_limit, completion.truncated)) {
+          close(side.read);
+          side.read = -1;
+        }
+      }
+    }
+  }
+  close(pidfd);
+  // Whatever the program left running in its group goes with it. Done before reaping, while
+  // the (zombie) leader still holds the group id, so no unrelated group can be hit.
+  kill(-pid, SIGKILL);
+  const int status = wait_for(pid);
+  if (WIFEXITED(status)) {
+    completion.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    completion.signal = WTERMSIG(status);
+  }
+  LOG("pid {} ended: {}", pid, completion.describe(command.timeout));
+  return completion;
+}
+
+} // namespace kmodsync

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/engine.hpp"
+
+#include "pass_cell.hpp"
+
+#include "kmodsync/dkms_conf.hpp"
+#include "kmodsync/file_util.hpp"
+#include "kmodsync/install.hpp"
+#include "kmodsync/lock.hpp"
+#include "kmodsync/state.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace kmodsync {
+
+namespace fs = std::filesystem;
+
+Expected<std::vector<std::string>> remove_module(const Root& root, const std::string& name, const std::string& version)
+{
+  try {
+    const StatePaths paths(root);
+    if (auto made = util::ensure_directory(paths.dir); !made) {
+      return std::unexpected(made.error());
+    }
+    auto lock = FileLock::acquire(paths.lock_file);
+    if (!lock) {
+      return std::unexpected(lock.error());
+    }
+    auto state = State::load(paths.state_file);
+    if (!state) {
+      return std::unexpected(state.error());
+    }
+    std::vector<std::string> warnings;
+    std::set<std::string> touched;
+    bool known = false;
+    std::erase_if(state->cells, [&](const CellRecord& record) {
+      if (record.module != name || record.version != version) {
+        return false;
+      }
+      known = true;
+      for (auto& warning : remove_installed_files(root, record.files)) {
+        warnings.push_back(std::move(warning));
+      }
+      if (!record.files.empty()) {
+        touched.insert(record.kernel);
+      }
+      return true;
+    });
+    if (!known && !fs::exists(root("/usr/src/" + name + "-" + version + "/dkms.conf"))) {
+      return error("{}/{} is not known to kmodsync (no cells recorded, no {})", name, version,
+                   root("/usr/src/" + name + "-" + version).string());
+    }
+    state->depmod_pending.insert(touched.begin(), touched.end());
+    state->removed.insert(name + "/" + version);
+    if (auto saved = state->save(paths.state_file); !saved) {
+      return std::unexpected(saved.error());
+    }
+    if (auto kernels = discover_kernels(root)) {
+      run_pending_depmods(root, *state, *kernels, warnings);
+    }
+    if (auto saved = state->save(paths.state_file); !saved) {
+      return std::unexpected(saved.error());
+    }
+    return warnings;
+  } catch (const std::exception& e) {
+    return error("internal error while removing {}/{}: {}", name, version, e.what());
+  }
+}
+
+Expected<std::string> add_module_source(const Root& root, const std::string& directory,
+                                        std::chrono::milliseconds conf_timeout)
+{
+  try {
+    const fs::path dir = root(directory);
+    if (!fs::is_regular_file(dir / "dkms.conf")) {
+      return error("{} has no dkms.conf", dir.string());
+    }
+    // PACKAGE_NAME/VERSION do not depend on the kernel in any dkms.conf worth the name;
+    // an empty kernel context is enough to learn them.
+    DkmsConfContext context;
+    context.source_tree = root("/usr/src").string();
+    const auto [module, version] = detail::guess_name_version(dir.filename().string());
+    context.module = module;
+    context.module_version = version;
+    context.timeout = conf_timeout;
+    auto values = evaluate_dkms_conf(dir / "dkms.conf", context);
+    if (!values) {
+      return std::unexpected(values.error());
+    }
+    const std::string name = values->get("PACKAGE_NAME");
+    const std::string package_version = values->get("PACKAGE_VERSION");
+    if (name.empty() || package_version.empty()) {
+      return error("{}: No 'PACKAGE_NAME' or 'PACKAGE_VERSION' directive specified", (dir / "dkms.conf").string());
+    }
+    const StatePaths paths(root);
+    if (auto made = util::ensure_directory(paths.dir); !made) {
+      return std::unexpected(made.error());
+    }
+    auto lock = FileLock::acquire(paths.lock_file);
+    if (!lock) {
+      return std::unexpected(lock.error());
+    }
+    auto state = State::load(paths.state_file);
+    if (!state) {
+      return std::unexpected(state.error());
+    }
+    state->removed.erase(name + "/" + package_version);
+    const std::string managed = root.managed(dir);
+    if (!managed.starts_with("/usr/src/")
+        && std::find(state->registered.begin(), state->registered.end(), managed) == state->registered.end()) {
+      state->registered.push_back(managed);
+    }
+    if (auto saved = state->save(paths.state_file); !saved) {
+      return std::unexpected(saved.error());
+    }
+    return name + "/" + package_version;
+  } catch (const std::exception& e) {
+    return error("internal error while adding {}: {}", directory, e.what());
+  }
+}
+
+} // namespace kmodsync

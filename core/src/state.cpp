@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/state.hpp"
+
+#include "kmodsync/atomic_file.hpp"
+#include "kmodsync/file_util.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace kmodsync {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int k_format = 1;
+
+Outcome outcome_from(const std::string& text)
+{
+  if (text == "installed") {
+    return Outcome::installed;
+  }
+  if (text == "failed") {
+    return Outcome::failed;
+  }
+  return Outcome::skipped;
+}
+
+json to_json(const CellRecord& record)
+{
+  json files = json::array();
+  for (const auto& file : record.files) {
+    files.push_back({{"path", file.path}, {"sha256", file.sha256}, {"size", file.size}, {"mtime_ns", file.mtime_ns}});
+  }
+  return {
+    {"module", record.module},
+    {"version", record.version},
+    {"kernel", record.kernel},
+    {"source_dir", record.source_dir},
+    {"input_key", record.input_key},
+    {"outcome", to_string(record.outcome)},
+    {"reason", record.reason},
+    {"first_error", record.first_error},
+    {"log", record.log},
+    {"files", files},
+    {"time", record.time},
+  };
+}
+
+CellRecord record_from(const json& object)
+{
+  CellRecord record;
+  record.module = object.at("module").get<std::string>();
+  record.version = object.at("version").get<std::string>();
+  record.kernel = object.at("kernel").get<std::string>();
+  record.source_dir = object.value("source_dir", "");
+  record.input_key = object.value("input_key", "");
+  record.outcome = outcome_from(object.value("outcome", "skipped"));
+  record.reason = object.value("reason", "");
+  record.first_error = object.value("first_error", "");
+  record.log = object.value("log", "");
+  record.time = object.value("time", std::int64_t{0});
+  for (const auto& file : object.value("files", json::array())) {
+    record.files.push_back({file.at("path").get<std::string>(),
+                            file.at("sha256").get<std::string>(),
+                            file.value("size", std::int64_t{0}),
+                            file.value("mtime_ns", std::int64_t{0})});
+  }
+  return record;
+}
+
+} // namespace
+
+StatePaths::StatePaths(const Root& root)
+  : dir(root("/var/lib/kmodsync")),
+    state_file(dir / "state.json"),
+    lock_file(dir / "lock"),
+    build_dir(dir / "build"),
+    log_dir(dir / "log")
+{
+}
+
+const char* to_string(Outcome outcome)
+{
+  switch (outcome) {
+  case Outcome::installed:
+    return "installed";
+  case Outcome::failed:
+    return "failed";
+  case Outcome::skipped:
+    return "skipped";
+  }
+  return "skipped";
+}
+
+CellRecord* State::find(const std::string& module, const std::string& version, const std::string& kernel)
+{
+  const auto it = std::find_if(cells.begin(), cells.end(), [&](const CellRecord& record) {
+    return record.module == module && record.version == version && record.kernel == kernel;
+  });
+  return it == cells.end() ? nullptr : &*it;
+}
+
+void State::put(CellRecord record)
+{
+  if (CellRecord* existing = find(record.module, record.version, record.kernel)) {
+    *existing = std::move(record);
+  } else {
+    cells.push_back(std::move(record));
+  }
+}
+
+Expected<State> State::load(const fs::path& file)
+{
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    return State{};
+  }
+  auto text = util::read_file(file);
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  try {
+    const json document = json::parse(*text);
+    if (document.value("format", 0) != k_format) {
+      return error("{}: unknown state format {}", file.string(), document.value("format", 0));
+    }
+    State state;
+    for (const auto& cell : document.value("cells", json::array())) {
+      state.cells.push_back(record_from(cell));
+    }
+    state.registered = document.value("registered", std::vector<std::string>{});
+    const auto removed = document.value("removed", std::vector<std::string>{});
+    state.removed.insert(removed.begin(), removed.end());
+    const auto pending = document.value("depmod_pending", std::vector<std::string>{});
+    state.depmod_pending.insert(pending.begin(), pending.end());
+    return state;
+  } catch (const json::exception& e) {
+    return error("{}: corrupt state file: {}", file.string(), e.what());
+  }
+}
+
+Expected<void> State::save(const fs::path& file) const
+{
+  json cells_json = json::array();
+  auto sorted = cells;
+  std::sort(sorted.begin(), sorted.end(), [](const CellRecord& a, const CellRecord& b) {
+    return std::tie(a.module, a.version, a.kernel) < std::tie(b.module, b.version, b.kernel);
+  });
+  for (const auto& record : sorted) {
+    cells_json.push_back(to_json(record));
+  }
+  const json document = {
+    {"format", k_format},
+    {"cells", cells_json},
+    {"registered", registered},
+    {"removed", std::vector<std::string>(removed.begin(), removed.end())},
+    {"depmod_pending", std::vector<std::string>(depmod_pending.begin(), depmod_pending.end())},
+  };
+  if (auto made = util::ensure_directory(file.parent_path()); !made) {
+    return made;
+  }
+  // Compiler messages and paths need not be UTF-8: replace, never throw.
+  return write_file_atomically(file, document.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+} // namespace kmodsync
