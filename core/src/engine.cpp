@@ -204,6 +204,8 @@ private:
         report.reason = fmt::format("built in {:.1f} s", report.seconds);
         // The build tree served its purpose; a failed one is kept for inspection.
         [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
+        std::error_code ec;
+        fs::remove(cell.build_dir.parent_path().parent_path(), ec); // only if empty
       } else {
         result.ok = false;
         result.failure = installed.error();

@@ -183,12 +183,12 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
       continue;
     }
     const ModuleSpec& spec = *cell.spec;
-    if (const auto& best = newest[{cell.module, cell.kernel->release}]; best != cell.version) {
-      report.reason = fmt::format("superseded by {}/{}", cell.module, best);
-      continue;
-    }
     if (!cell.kernel->buildable()) {
       report.reason = cell.kernel->missing_headers_reason;
+      continue;
+    }
+    if (const auto& best = newest[{cell.module, cell.kernel->release}]; best != cell.version) {
+      report.reason = fmt::format("superseded by {}/{}", cell.module, best);
       continue;
     }
     if (auto excluded = exclusion_reason(spec, *cell.kernel)) {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what kmodsync needs to build and what its tests use, from Debian 12's archive.
+# Usage: scripts/install-deps.sh [build|test|bench]   (each includes the ones before it)
+set -euo pipefail
+
+level=${1:-test}
+build_packages=(
+  cmake g++ make pkg-config
+  libfmt-dev doctest-dev libkmod-dev libcli11-dev nlohmann-json3-dev libssl-dev
+)
+runtime_packages=(bash kmod binutils patch gcc-12)
+# The real kernels the tests and the demo build against (pinned: see TESTING.md).
+test_packages=(jq linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64)
+bench_packages=(dkms time)
+
+packages=("${build_packages[@]}" "${runtime_packages[@]}")
+case $level in
+  build) ;;
+  test) packages+=("${test_packages[@]}") ;;
+  bench) packages+=("${test_packages[@]}" "${bench_packages[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "fake_system.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include <stdlib.h>
+
+namespace kmodsync::test {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& path)
+{
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void write_text(const fs::path& path, const std::string& text, bool executable)
+{
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+  if (executable) {
+    fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec
+                            | fs::perms::others_read | fs::perms::others_exec);
+  }
+}
+
+FakeSystem::FakeSystem()
+{
+  char pattern[] = "/tmp/kmodsync-unit.XXXXXX";
+  if (!mkdtemp(pattern)) {
+    throw std::runtime_error("mkdtemp failed");
+  }
+  m_base = pattern;
+  m_root = m_base / "root";
+  m_traces = m_base / "traces";
+  fs::create_directories(m_root / "usr/lib/modules");
+  fs::create_directories(m_root / "usr/src");
+  fs::create_directories(m_traces);
+  fs::create_directory_symlink("usr/lib", m_root / "lib");
+}
+
+FakeSystem::~FakeSystem()
+{
+  std::error_code ec;
+  fs::remove_all(m_base, ec);
+}
+
+void FakeSystem::add_kernel(const std::string& release, const std::string& config)
+{
+  const fs::path headers = m_root / "usr/src" / ("fake-headers-" + release);
+  write_text(headers / "Makefile", "# fake kbuild tree\n");
+  write_text(headers / ".config", config);
+  write_text(headers / "Module.symvers", "");
+  write_text(headers / "include/generated/utsrelease.h", "#define UTS_RELEASE \"" + release + "\"\n");
+  fs::create_directories(m_root / "usr/lib/modules" / release);
+  fs::create_symlink("/usr/src/fake-headers-" + release, m_root / "usr/lib/modules" / release / "build");
+}
+
+void FakeSystem::add_kernel_without_headers(const std::string& release)
+{
+  fs::create_directories(m_root / "usr/lib/modules" / release);
+  fs::create_symlink("/usr/src/missing-headers-" + release, m_root / "usr/lib/modules" / release / "build");
+}
+
+void FakeSystem::add_module(const std::string& name,
+                            const std::string& version,
+                            const std::string& extra_conf,
+                            bool fails,
+                            double sleep_s,
+                            const std::string& before_build)
+{
+  const fs::path dir = m_root / "usr/src" / (name + "-" + version);
+  write_text(dir / "dkms.conf",
+             "PACKAGE_NAME=\"" + name + "\"\nPACKAGE_VERSION=\"" + version + "\"\n"
+               + "BUILT_MODULE_NAME[0]=\"" + name + "\"\nDEST_MODULE_LOCATION[0]=\"/extra\"\n"
+               + "MAKE[0]=\"./build.sh ${kernelver}\"\n" + extra_conf);
+  const std::string log = (m_traces / "builds.log").string();
+  std::string script = "#!/bin/bash\nset -e\nkv=$1\n";
+  script += "echo \"" + name + " " + version + " $kv start $(date +%s%N)\" >> " + log + "\n";
+  script += before_build + "\n";
+  script += "sleep " + std::to_string(sleep_s) + "\n";
+  if (fails) {
+    script += "echo 'make[1]: Entering directory' ; echo '" + name + ".c:12:5: error: expected declaration' >&2\n";
+    script += "echo \"" + name + " " + version + " $kv end $(date +%s%N)\" >> " + log + "\nexit 2\n";
+  } else {
+    script += "printf '__attribute__((section(\".modinfo\"), used)) static const char v[] = \"vermagic=%s SMP mod_unload \";\\n"
+              "__attribute__((section(\".modinfo\"), used)) static const char n[] = \"name=" + name + "\";\\n"
+              "int " + name + "_marker = 1;\\n' \"$kv\" > " + name + ".c\n";
+    script += "gcc -g -c -o " + name + ".ko " + name + ".c\n";
+    script += "echo \"" + name + " " + version + " $kv end $(date +%s%N)\" >> " + log + "\n";
+  }
+  write_text(dir / "build.sh", script, true);
+  write_text(dir / "version.txt", version + "\n");
+}
+
+fs::path FakeSystem::installed(const std::string& release, const std::string& name) const
+{
+  return m_root / "usr/lib/modules" / release / "updates/dkms" / (name + ".ko");
+}
+
+int FakeSystem::build_count(const std::string& name) const
+{
+  std::istringstream lines(read_text(m_traces / "builds.log"));
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    if (line.starts_with(name + " ") && line.find(" start ") != std::string::npos) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+int FakeSystem::max_concurrent_builds() const
+{
+  std::istringstream lines(read_text(m_traces / "builds.log"));
+  std::string name, version, kernel, event;
+  long long time = 0;
+  std::vector<std::pair<long long, int>> events;
+  while (lines >> name >> version >> kernel >> event >> time) {
+    events.emplace_back(time, event == "start" ? 1 : -1);
+  }
+  std::sort(events.begin(), events.end());
+  int running = 0;
+  int most = 0;
+  for (const auto& [when, delta] : events) {
+    running += delta;
+    most = std::max(most, running);
+  }
+  return most;
+}
+
+} // namespace kmodsync::test

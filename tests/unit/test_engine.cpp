@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "fake_system.hpp"
+
+#include "kmodsync/engine.hpp"
+#include "kmodsync/module_info.hpp"
+#include "kmodsync/state.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using namespace kmodsync;
+using kmodsync::test::FakeSystem;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string k1 = "6.1.0-55-amd64";
+const std::string k2 = "6.12.107+deb12-amd64";
+
+PassReport sync(const FakeSystem& system, unsigned jobs = 2, bool dry_run = false)
+{
+  PassOptions options;
+  options.root = Root(system.root());
+  options.jobs = jobs;
+  options.dry_run = dry_run;
+  Reporter reporter;
+  auto report = run_pass(options, reporter);
+  REQUIRE_MESSAGE(report.has_value(), (report ? "" : report.error()));
+  return *report;
+}
+
+const CellReport* cell(const PassReport& report, const std::string& module, const std::string& kernel)
+{
+  const auto it = std::find_if(report.cells.begin(), report.cells.end(), [&](const CellReport& c) {
+    return c.module == module && c.kernel == kernel;
+  });
+  return it == report.cells.end() ? nullptr : &*it;
+}
+
+CellStatus status_of(const PassReport& report, const std::string& module, const std::string& kernel)
+{
+  const CellReport* found = cell(report, module, kernel);
+  REQUIRE_MESSAGE(found != nullptr, module << " on " << kernel << " is not in the report");
+  return found->status;
+}
+
+} // namespace
+
+TEST_SUITE_BEGIN("engine");
+
+TEST_CASE("a pass builds every module for every kernel, then has nothing to do")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  system.add_module("hello", "1.0");
+  system.add_module("broken", "2.0", "AUTOINSTALL=yes\n", /*fails=*/true);
+
+  const PassReport first = sync(system);
+  CHECK(first.any_failed());
+  for (const auto& kernel : {k1, k2}) {
+    CHECK(status_of(first, "hello", kernel) == CellStatus::installed);
+    const auto info = verify_module(system.installed(kernel, "hello"), kernel, "hello");
+    CHECK_MESSAGE(info.has_value(), (info ? "" : info.error()));
+    const CellReport* failed = cell(first, "broken", kernel);
+    REQUIRE(failed);
+    CHECK(failed->status == CellStatus::failed);
+    CHECK(failed->first_error == "broken.c:12:5: error: expected declaration");
+    CHECK(fs::exists(Root(system.root())(failed->log)));
+  }
+  CHECK(system.build_count("hello") == 2);
+  CHECK(system.build_count("broken") == 2);
+  CHECK(kmodsync::test::read_text(system.root() / "usr/lib/modules" / k1 / "modules.dep")
+          .find("updates/dkms/hello.ko:") != std::string::npos);
+
+  const auto installed_time = fs::last_write_time(system.installed(k1, "hello"));
+  const PassReport second = sync(system);
+  CHECK(status_of(second, "hello", k1) == CellStatus::up_to_date);
+  CHECK(status_of(second, "hello", k2) == CellStatus::up_to_date);
+  const CellReport* remembered = cell(second, "broken", k1);
+  REQUIRE(remembered);
+  CHECK(remembered->status == CellStatus::failed);
+  CHECK(remembered->remembered);
+  CHECK(remembered->first_error == "broken.c:12:5: error: expected declaration");
+  CHECK(system.build_count("hello") == 2);
+  CHECK(system.build_count("broken") == 2);
+  CHECK(fs::last_write_time(system.installed(k1, "hello")) == installed_time);
+}
+
+TEST_CASE("a changed source, a deleted module file and --retry each cause a rebuild")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hello", "1.0");
+  system.add_module("broken", "2.0", "AUTOINSTALL=yes\n", true);
+  sync(system);
+  REQUIRE(system.build_count("hello") == 1);
+
+  kmodsync::test::write_text(system.root() / "usr/src/hello-1.0/version.txt", "changed\n");
+  CHECK(status_of(sync(system), "hello", k1) == CellStatus::installed);
+  CHECK(system.build_count("hello") == 2);
+
+  fs::remove(system.installed(k1, "hello"));
+  const PassReport repaired = sync(system);
+  CHECK(status_of(repaired, "hello", k1) == CellStatus::installed);
+  CHECK(fs::exists(system.installed(k1, "hello")));
+  CHECK(system.build_count("hello") == 3);
+
+  PassOptions options;
+  options.root = Root(system.root());
+  options.retry = true;
+  Reporter reporter;
+  auto retried = run_pass(options, reporter);
+  REQUIRE(retried);
+  CHECK(system.build_count("broken") == 2);
+  CHECK_FALSE(cell(*retried, "broken", k1)->remembered);
+}
+
+TEST_CASE("builds of different cells run in parallel, never beyond -j")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  for (const char* name : {"alpha", "bravo", "charlie"}) {
+    system.add_module(name, "1.0", "AUTOINSTALL=yes\n", false, 0.4);
+  }
+  const PassReport report = sync(system, 2);
+  CHECK_FALSE(report.any_failed());
+  CHECK(system.max_concurrent_builds() == 2);
+
+  FakeSystem serial;
+  serial.add_kernel(k1);
+  for (const char* name : {"alpha", "bravo", "charlie"}) {
+    serial.add_module(name, "1.0", "AUTOINSTALL=yes\n", false, 0.2);
+  }
+  sync(serial, 1);
+  CHECK(serial.max_concurrent_builds() == 1);
+}
+
+TEST_CASE("skips: AUTOINSTALL, BUILD_EXCLUSIVE, missing headers, BUILD_DEPENDS, older versions")
+{
+  FakeSystem system;
+  system.add_kernel(k1, "CONFIG_FOO=y\n# CONFIG_BAR is not set\n");
+  system.add_kernel_without_headers("6.1.0-99-amd64");
+  system.add_module("manual", "1.0", "");
+  system.add_module("needsbar", "1.0", "AUTOINSTALL=yes\nBUILD_EXCLUSIVE_CONFIG=\"CONFIG_BAR\"\n");
+  system.add_module("only612", "1.0", "AUTOINSTALL=yes\nBUILD_EXCLUSIVE_KERNEL=\"^6\\.12\\.\"\n");
+  system.add_module("orphan", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS=\"nosuchmodule\"\n");
+  system.add_module("hello", "1.0");
+  system.add_module("hello", "1.1");
+
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "manual", k1) == CellStatus::skipped);
+  CHECK(cell(report, "manual", k1)->reason.find("AUTOINSTALL") != std::string::npos);
+  CHECK(status_of(report, "needsbar", k1) == CellStatus::skipped);
+  CHECK(cell(report, "needsbar", k1)->reason.find("CONFIG_BAR") != std::string::npos);
+  CHECK(status_of(report, "only612", k1) == CellStatus::skipped);
+  CHECK(status_of(report, "orphan", k1) == CellStatus::skipped);
+  CHECK(cell(report, "orphan", k1)->reason.find("nosuchmodule") != std::string::npos);
+  CHECK(status_of(report, "hello", "6.1.0-99-amd64") == CellStatus::skipped);
+  CHECK(cell(report, "hello", "6.1.0-99-amd64")->reason.find("no headers") != std::string::npos);
+  // Only the newest version of a module is built, as DKMS autoinstall does.
+  const auto hello = std::count_if(report.cells.begin(), report.cells.end(), [&](const CellReport& c) {
+    return c.module == "hello" && c.kernel == k1 && c.status == CellStatus::installed;
+  });
+  CHECK(hello == 1);
+  CHECK(std::any_of(report.cells.begin(), report.cells.end(), [&](const CellReport& c) {
+    return c.module == "hello" && c.version == "1.0" && c.reason == "superseded by hello/1.1";
+  }));
+  CHECK(system.build_count("manual") == 0);
+  CHECK(system.build_count("needsbar") == 0);
+  CHECK_FALSE(report.any_failed());
+}
+
+TEST_CASE("BUILD_DEPENDS orders builds of one kernel, even with free job slots")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("base", "1.0", "AUTOINSTALL=yes\n", false, 0.3);
+  // `top` fails unless base.ko is already installed when it starts.
+  system.add_module("top", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS=\"base\"\n", false, 0,
+                    "test -f " + system.installed(k1, "base").string());
+  const PassReport report = sync(system, 4);
+  CHECK(status_of(report, "base", k1) == CellStatus::installed);
+  CHECK(status_of(report, "top", k1) == CellStatus::installed);
+
+  FakeSystem failing;
+  failing.add_kernel(k1);
+  failing.add_module("base", "1.0", "AUTOINSTALL=yes\n", true);
+  failing.add_module("top", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS=\"base\"\n");
+  const PassReport second = sync(failing, 4);
+  CHECK(status_of(second, "top", k1) == CellStatus::skipped);
+  CHECK(cell(second, "top", k1)->reason.find("base failed") != std::string::npos);
+  CHECK(failing.build_count("top") == 0);
+}
+
+TEST_CASE("a dry run plans and writes nothing")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hello", "1.0");
+  const PassReport report = sync(system, 2, /*dry_run=*/true);
+  CHECK(status_of(report, "hello", k1) == CellStatus::would_build);
+  CHECK_FALSE(fs::exists(system.root() / "var/lib/kmodsync"));
+  CHECK_FALSE(fs::exists(system.installed(k1, "hello")));
+  CHECK(system.build_count("hello") == 0);
+}
+
+TEST_CASE("a kernel that disappears loses its cells; a removed module stays removed")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  system.add_module("hello", "1.0");
+  sync(system);
+  fs::remove_all(system.root() / "usr/lib/modules" / k2);
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "hello", k2) == CellStatus::removed);
+  auto state = State::load(StatePaths(Root(system.root())).state_file);
+  REQUIRE(state);
+  CHECK(state->find("hello", "1.0", k2) == nullptr);
+  CHECK(state->find("hello", "1.0", k1) != nullptr);
+
+  auto removed = remove_module(Root(system.root()), "hello", "1.0");
+  REQUIRE(removed);
+  CHECK_FALSE(fs::exists(system.installed(k1, "hello")));
+  CHECK(cell(sync(system), "hello", k1) == nullptr);
+  CHECK(system.build_count("hello") == 2);
+
+  auto added = add_module_source(Root(system.root()), "/usr/src/hello-1.0", std::chrono::seconds(10));
+  REQUIRE(added);
+  CHECK(*added == "hello/1.0");
+  CHECK(status_of(sync(system), "hello", k1) == CellStatus::installed);
+}
+
+TEST_CASE("a file kmodsync did not write is never removed")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hello", "1.0");
+  sync(system);
+  // Someone replaces the installed module by hand; then the source goes away.
+  kmodsync::test::write_text(system.installed(k1, "hello"), "not ours\n");
+  fs::remove_all(system.root() / "usr/src/hello-1.0");
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "hello", k1) == CellStatus::removed);
+  CHECK(kmodsync::test::read_text(system.installed(k1, "hello")) == "not ours\n");
+  CHECK(std::any_of(report.errors.begin(), report.errors.end(), [](const std::string& e) {
+    return e.find("left") != std::string::npos && e.find("alone") != std::string::npos;
+  }));
+}
+
+TEST_SUITE_END();
