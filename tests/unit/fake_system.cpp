@@ -70,6 +70,47 @@ void FakeSystem::add_kernel_without_headers(const std::string& release)
   fs::create_symlink("/usr/src/missing-headers-" + release, m_root / "usr/lib/modules" / release / "build");
 }
 
+namespace {
+
+std::string module_conf(const std::string& name, const std::string& version, const std::string& make)
+{
+  return "PACKAGE_NAME=\"" + name + "\"\nPACKAGE_VERSION=\"" + version + "\"\n" + "BUILT_MODULE_NAME[0]=\"" + name
+         + "\"\nDEST_MODULE_LOCATION[0]=\"/extra\"\n" + "MAKE[0]=\"" + make + "\"\n";
+}
+
+// build.sh KV: optionally traces its start/end, then compiles NAME.ko for KV (or fails).
+std::string build_script(const std::string& name,
+                         const std::string& version,
+                         const std::string& trace_log,
+                         bool fails,
+                         double sleep_s,
+                         const std::string& before_build)
+{
+  const std::string trace = trace_log.empty() ? std::string()
+                                              : "echo \"" + name + " " + version + " $kv EVENT $(date +%s%N)\" >> "
+                                                  + trace_log + "\n";
+  auto traced = [&](const char* event) {
+    std::string line = trace;
+    if (const auto at = line.find("EVENT"); at != std::string::npos) {
+      line.replace(at, 5, event);
+    }
+    return line;
+  };
+  std::string script = "#!/bin/bash\nset -e\nkv=$1\n" + traced("start") + before_build + "\n";
+  script += "sleep " + std::to_string(sleep_s) + "\n";
+  if (fails) {
+    script += "echo 'make[1]: Entering directory'; echo '" + name + ".c:12:5: error: expected declaration' >&2\n";
+    return script + traced("end") + "exit 2\n";
+  }
+  script += "printf '__attribute__((section(\".modinfo\"), used)) static const char v[] = \"vermagic=%s SMP mod_unload \";\\n"
+            "__attribute__((section(\".modinfo\"), used)) static const char n[] = \"name=" + name + "\";\\n"
+            "int " + name + "_marker = 1;\\n' \"$kv\" > " + name + ".c\n";
+  script += "gcc -g -c -o " + name + ".ko " + name + ".c\n";
+  return script + traced("end");
+}
+
+} // namespace
+
 void FakeSystem::add_module(const std::string& name,
                             const std::string& version,
                             const std::string& extra_conf,
@@ -78,27 +119,28 @@ void FakeSystem::add_module(const std::string& name,
                             const std::string& before_build)
 {
   const fs::path dir = m_root / "usr/src" / (name + "-" + version);
-  write_text(dir / "dkms.conf",
-             "PACKAGE_NAME=\"" + name + "\"\nPACKAGE_VERSION=\"" + version + "\"\n"
-               + "BUILT_MODULE_NAME[0]=\"" + name + "\"\nDEST_MODULE_LOCATION[0]=\"/extra\"\n"
-               + "MAKE[0]=\"./build.sh ${kernelver}\"\n" + extra_conf);
-  const std::string log = (m_traces / "builds.log").string();
-  std::string script = "#!/bin/bash\nset -e\nkv=$1\n";
-  script += "echo \"" + name + " " + version + " $kv start $(date +%s%N)\" >> " + log + "\n";
-  script += before_build + "\n";
-  script += "sleep " + std::to_string(sleep_s) + "\n";
-  if (fails) {
-    script += "echo 'make[1]: Entering directory' ; echo '" + name + ".c:12:5: error: expected declaration' >&2\n";
-    script += "echo \"" + name + " " + version + " $kv end $(date +%s%N)\" >> " + log + "\nexit 2\n";
-  } else {
-    script += "printf '__attribute__((section(\".modinfo\"), used)) static const char v[] = \"vermagic=%s SMP mod_unload \";\\n"
-              "__attribute__((section(\".modinfo\"), used)) static const char n[] = \"name=" + name + "\";\\n"
-              "int " + name + "_marker = 1;\\n' \"$kv\" > " + name + ".c\n";
-    script += "gcc -g -c -o " + name + ".ko " + name + ".c\n";
-    script += "echo \"" + name + " " + version + " $kv end $(date +%s%N)\" >> " + log + "\n";
-  }
-  write_text(dir / "build.sh", script, true);
+  write_text(dir / "dkms.conf", module_conf(name, version, "./build.sh ${kernelver}") + extra_conf);
+  write_text(dir / "build.sh",
+             build_script(name, version, (m_traces / "builds.log").string(), fails, sleep_s, before_build), true);
   write_text(dir / "version.txt", version + "\n");
+}
+
+void FakeSystem::add_make_module(const std::string& name, const std::string& version, int targets, double sleep_s)
+{
+  const fs::path dir = m_root / "usr/src" / (name + "-" + version);
+  write_text(dir / "dkms.conf", module_conf(name, version, "make -f jobs.mk KV=${kernelver}") + "AUTOINSTALL=yes\n");
+  const std::string log = (m_traces / "builds.log").string();
+  std::string makefile = "JOBS :=";
+  for (int i = 0; i < targets; ++i) {
+    makefile += " job" + std::to_string(i);
+  }
+  makefile += "\nall: $(JOBS)\n\t./build.sh $(KV)\n";
+  makefile += "$(JOBS):\n\t@echo \"" + name + " " + version + " $(KV) start $$(date +%s%N)\" >> " + log
+              + "; sleep " + std::to_string(sleep_s) + "; echo \"" + name + " " + version
+              + " $(KV) end $$(date +%s%N)\" >> " + log + "\n";
+  makefile += ".PHONY: all $(JOBS)\n";
+  write_text(dir / "jobs.mk", makefile);
+  write_text(dir / "build.sh", build_script(name, version, "", false, 0, ""), true);
 }
 
 fs::path FakeSystem::installed(const std::string& release, const std::string& name) const

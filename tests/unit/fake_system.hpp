@@ -37,6 +37,10 @@ public:
                   bool fails = false,
                   double sleep_s = 0,
                   const std::string& before_build = "");
+  // Like add_module, but MAKE is a real GNU make run (no -j of its own) over `targets`
+  // parallel jobs, each logged to builds.log as "NAME VERSION KV start/end" and sleeping
+  // `sleep_s`: a make that only runs jobs in parallel through kmodsync's jobserver.
+  void add_make_module(const std::string& name, const std::string& version, int targets, double sleep_s);
   std::filesystem::path installed(const std::string& release, const std::string& name) const;
   // Lines of traces()/builds.log that record a build start for NAME (any kernel).
   int build_count(const std::string& name) const;

@@ -138,6 +138,44 @@ TEST_CASE("builds of different cells run in parallel, never beyond -j")
   CHECK(serial.max_concurrent_builds() == 1);
 }
 
+TEST_CASE("one jobserver: a lone make uses every slot, several makes share them")
+{
+  FakeSystem lone;
+  lone.add_kernel(k1);
+  lone.add_make_module("wide", "1.0", 6, 0.3);
+  const PassReport alone = sync(lone, 3);
+  CHECK(status_of(alone, "wide", k1) == CellStatus::installed);
+  CHECK(lone.max_concurrent_builds() == 3);
+
+  FakeSystem shared;
+  shared.add_kernel(k1);
+  shared.add_kernel(k2);
+  shared.add_make_module("wide", "1.0", 6, 0.2);
+  shared.add_make_module("broad", "1.0", 6, 0.2);
+  const PassReport together = sync(shared, 2);
+  CHECK_FALSE(together.any_failed());
+  CHECK(shared.max_concurrent_builds() == 2);
+}
+
+TEST_CASE("a build that never ends is killed at the time limit; the others go on")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hang", "1.0", "AUTOINSTALL=yes\n", false, 1000);
+  system.add_module("hello", "1.0");
+  PassOptions options;
+  options.root = Root(system.root());
+  options.build_timeout = std::chrono::seconds(1);
+  Reporter reporter;
+  const auto start = std::chrono::steady_clock::now();
+  auto report = run_pass(options, reporter);
+  REQUIRE(report);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  CHECK(status_of(*report, "hang", k1) == CellStatus::failed);
+  CHECK(cell(*report, "hang", k1)->reason.find("timed out") != std::string::npos);
+  CHECK(status_of(*report, "hello", k1) == CellStatus::installed);
+}
+
 TEST_CASE("skips: AUTOINSTALL, BUILD_EXCLUSIVE, missing headers, BUILD_DEPENDS, older versions")
 {
   FakeSystem system;
