@@ -7,8 +7,10 @@
 #include "kmodsync/version.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace kmodsync::detail {
 
@@ -140,6 +142,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
   plan.distribution = detect_distribution(options.root);
   const auto filters = parse_filters(options.modules);
 
+  std::vector<PassCell> candidates;
   for (const auto& source : plan.sources) {
     if (!source_in_scope(source, filters)) {
       continue;
@@ -149,11 +152,28 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
       cell.source = &source;
       cell.kernel = &kernel;
       cell.report.status = CellStatus::skipped;
-      evaluate(options, paths, cell);
-      if (!spec_in_scope(cell.module, cell.version, filters)
-          || state.removed.contains(cell.module + "/" + cell.version)) {
-        continue;
-      }
+      candidates.push_back(std::move(cell));
+    }
+  }
+  // Each evaluation is a bash process of its own, mostly waiting on fork/exec: run them on
+  // every core.
+  std::atomic<std::size_t> next{0};
+  auto evaluate_some = [&] {
+    for (std::size_t i = next++; i < candidates.size(); i = next++) {
+      evaluate(options, paths, candidates[i]);
+    }
+  };
+  {
+    std::vector<std::jthread> workers;
+    const unsigned threads = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), candidates.size());
+    for (unsigned i = 1; i < threads; ++i) {
+      workers.emplace_back(evaluate_some);
+    }
+    evaluate_some();
+  }
+  for (auto& cell : candidates) {
+    if (spec_in_scope(cell.module, cell.version, filters)
+        && !state.removed.contains(cell.module + "/" + cell.version)) {
       plan.cells.push_back(std::move(cell));
     }
   }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -192,7 +193,11 @@ Expected<Completion> run(const Command& command)
   if (spawned != 0) {
     return error("cannot run {}: {}", command.argv[0], std::strerror(spawned));
   }
-  LOG("started pid {}: {}", pid, fmt::join(command.argv, " "));
+  if (log::enabled()) {
+    std::string line = fmt::format("{}", fmt::join(command.argv, " "));
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    LOG("started pid {}: {}", pid, line.size() > 160 ? line.substr(0, 160) + "..." : line);
+  }
 
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
