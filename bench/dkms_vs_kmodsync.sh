@@ -93,6 +93,9 @@ done
 case $ONLY in ""|dkms|kmodsync) ;; *) die "--only dkms|kmodsync" ;; esac
 case $ORDER in dkms-first|kmodsync-first) ;; *) die "--order dkms-first|kmodsync-first" ;; esac
 case $DKMS_MODE in autoinstall|install) ;; *) die "--dkms-mode autoinstall|install" ;; esac
+[[ $DEB_CACHE == /* ]] || DEB_CACHE=$PWD/$DEB_CACHE
+[[ -z ${KMODSYNC:-} || $KMODSYNC == */* ]] || KMODSYNC=$(command -v "$KMODSYNC" || echo "$KMODSYNC")
+[[ $KMODSYNC == /* ]] || KMODSYNC=$PWD/$KMODSYNC
 [[ $(id -u) = 0 ]] || die "run as root (dkms refuses 'install'/'autoinstall' otherwise)"
 
 # ---------------------------------------------------------------- prerequisites
@@ -121,7 +124,7 @@ for tool in dpkg-deb apt-get depmod modinfo; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 DEPMOD_BIN=$(command -v depmod)
-PYTHON=$(command -v python3 || true)
+PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
 command -v openssl >/dev/null || { ((SIGN == 0)) || note "openssl missing: no signing"; SIGN=0; }
 
 HAVE_KS=0
@@ -166,6 +169,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+cd "$T"    # nothing we run may drop files in the caller's directory
 LOG=$T/logs
 mkdir -p "$LOG" "$T/debs" "$T/extract" "$T/tmp" "$T/bin" "$T/srcs"
 host_snapshot >"$T/host.before"
@@ -296,8 +300,13 @@ fi
 DKMS_BASE=(dkms --dkmstree "$DT" --sourcetree "$DS" --installtree "$DKMS_IT")
 DKMS_BUILD_OPTS=(-j "$JOBS")
 ((DKMS_DEPMOD)) || DKMS_BUILD_OPTS+=(--no-depmod)
-dkms_env=(env PATH="$T/bin:$PATH" TMPDIR="$T/tmp")
-((SIGN)) && dkms_env+=(mok_signing_key="$DT/mok.key" mok_certificate="$DT/mok.pub")
+# Signing: DKMS reads sign_file/mok_signing_key/mok_certificate from framework.conf
+# and, as they are never reset, from the environment. Unset, the key is
+# /var/lib/dkms/mok.key ON THE HOST (generated there if missing), whatever
+# --dkmstree says. So always point the key into T; --no-sign also names a
+# sign-file that does not exist, which makes DKMS skip signing.
+dkms_env=(env PATH="$T/bin:$PATH" TMPDIR="$T/tmp" mok_signing_key="$DT/mok.key" mok_certificate="$DT/mok.pub")
+((SIGN)) || dkms_env+=(sign_file="$T/no-sign-file")
 run_dkms() { "${dkms_env[@]}" "${DKMS_BASE[@]}" "$@"; }
 
 dkms_build_all() { # $1 = phase name; output goes to per-kernel logs
@@ -339,19 +348,26 @@ ks_warm() { "$KMODSYNC" --root "$R" sync -j "$JOBS" "${KS_KARGS[@]}" >"$LOG/kmod
 ks_status() { "$KMODSYNC" --root "$R" status >"$LOG/kmodsync-status.out" 2>"$LOG/kmodsync-status.err"; }
 
 # ---------------------------------------------------------------- timing
-declare -A WALL=() CPU=() RC=()
+declare -A WALL=() CPU=() RC=() OTHER=()
 TIMEFORMAT='%3R %3U %3S'
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }  # jiffies, all CPUs
 timed() { # key function
-    local key=$1 tf="$T/time.$1" rc=0 w u s
+    local key=$1 tf="$T/time.$1" rc=0 w u s b0 b1
     shift
     note "running $key ..."
+    b0=$(machine_busy)
     { time "$@"; } 2>"$tf" || rc=$?
+    b1=$(machine_busy)
     read -r w u s < <(tail -n1 "$tf") || true
     [[ -n ${s:-} ]] || { w=0 u=0 s=0; note "  (no timing for $key, see $tf)"; }
     WALL[$key]=$w
     CPU[$key]=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.3f", u+s}')
     RC[$key]=$rc
-    note "  $key: ${w}s wall, ${CPU[$key]}s cpu, exit $rc"
+    # CPU time the whole machine spent meanwhile, minus ours: other work = noise
+    OTHER[$key]=$(awk -v b="$((b1 - b0))" -v hz="$CLK_TCK" -v c="${CPU[$key]}" \
+        'BEGIN{o = b / hz - c; if (o < 0) o = 0; printf "%.1f", o}')
+    note "  $key: ${w}s wall, ${CPU[$key]}s cpu, exit $rc (other processes: ${OTHER[$key]} cpu-s)"
 }
 
 # Warm the page cache (headers trees, sources, compiler) so the first tool does
@@ -363,9 +379,12 @@ done
 find "$T/srcs" -type f -exec cat {} + >/dev/null 2>&1 || true
 gcc --version >/dev/null 2>&1 || true
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-awk -v l="${LOAD_BEFORE%% *}" 'BEGIN{exit !(l > 0.5)}' &&
-    note "warning: load average is $LOAD_BEFORE before timing: other work on the machine will inflate wall times"
+# How busy is the machine with other work? CPU use over 2 s while we sit idle.
+cpu_sample() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }
+read -r tot0 idle0 < <(cpu_sample); sleep 2; read -r tot1 idle1 < <(cpu_sample)
+BUSY_BEFORE=$(awk -v t="$((tot1 - tot0))" -v i="$((idle1 - idle0))" 'BEGIN{printf "%d", (t > 0) ? (100 * (t - i) / t) : 0}')
+((BUSY_BEFORE < 10)) ||
+    note "warning: the machine is ${BUSY_BEFORE}% busy with other work: wall times will be inflated"
 
 run_half_dkms() {
     touch "$T/stamp.dkms"; sleep 0.01
@@ -397,8 +416,8 @@ if ((RUN_DKMS)); then
         nv=${MOD_OF_DIR[${d##*/}]} n=${nv%%/*} v=${nv#*/}
         for k in "${KERNELS[@]}"; do
             st=fail
-            if grep -qF "$n/$v, $k, " "$LOG/dkms-status.out" &&
-                grep -F "$n/$v, $k, " "$LOG/dkms-status.out" | grep -q ': installed'; then
+            if awk -v p="$n/$v, $k, " 'index($0, p) == 1 && /: installed/ {f = 1} END {exit !f}' \
+                "$LOG/dkms-status.out"; then
                 st=ok
             elif grep -qF "for module $n includes a BUILD_EXCLUSIVE" "$LOG/dkms-cold-$k.log"; then
                 st=skip
@@ -533,6 +552,7 @@ echo
 echo "=== DKMS vs kmodsync: ${#MODS[@]} module sources x ${#KERNELS[@]} kernels = $NCELLS cells, -j $JOBS, $(nproc) CPUs"
 echo "kernels: ${KERNELS[*]}"
 echo "sources: ${MODS[*]}"
+if ((RUN_DKMS)); then
 echo "DKMS:    $DKMS_VERSION, throwaway trees: dkms --dkmstree T/dkms/tree --sourcetree T/dkms/src --installtree T/dkms/root/lib/modules"
 if [[ $DKMS_MODE == autoinstall ]]; then
     echo "         cold   = 'dkms add T/dkms/src/NAME-VER' per source, then 'dkms -j $JOBS autoinstall -k KV --kernelsourcedir HDR' per kernel"
@@ -543,9 +563,10 @@ else
 fi
 echo "         status = 'dkms status'"
 if ((DKMS_DEPMOD)); then
-    echo "         depmod: DKMS's own depmod after each install, redirected with -b into the throwaway tree ($(wc -l <"$T/dkms/depmod.calls" 2>/dev/null || echo 0) depmod runs in total)"
+    echo "         depmod: DKMS's own depmod after each install, redirected with -b into the throwaway tree ($(wc -l <"$T/dkms/depmod.calls") depmod runs in total)"
 else
     echo "         depmod: off (--no-depmod)"
+fi
 fi
 if ((HAVE_KS)); then
     echo "kmodsync: $KMODSYNC"
@@ -553,7 +574,7 @@ if ((HAVE_KS)); then
 else
     echo "kmodsync: not built (looked for $KMODSYNC) - kmodsync half skipped"
 fi
-echo "load average before timing: $LOAD_BEFORE (well above 0 = the machine was busy, wall times inflated)"
+echo "other CPU use just before timing: ${BUSY_BEFORE}% of $(nproc) CPUs (well above 0: the machine was busy, wall times inflated)"
 echo "in-tree modules copied into the trees: $( ((INTREE)) && echo yes || echo no ); MOK signing key given to both: $( ((SIGN)) && echo yes || echo no )"
 echo
 
@@ -573,6 +594,13 @@ for ph in cold warm status; do
     fi
     printf '%-7s dkms %-27s kmodsync %-23s ratio %s\n' "$ph" "$dk" "$ks" "$rt"
 done
+echo "(rc = exit status when not 0; expected while some cells fail: dkms autoinstall exits 11, dkms install 10)"
+noisy=""
+for key in "${!OTHER[@]}"; do
+    awk -v o="${OTHER[$key]}" -v w="${WALL[$key]}" -v n="$(nproc)" \
+        'BEGIN{exit !(o > 1 && o > 0.05 * w * n)}' && noisy+=" $key:${OTHER[$key]}s"
+done
+[[ -z $noisy ]] || echo "NOISY: other processes used CPU during:$noisy (cpu-s) - wall times of those phases are inflated; rerun on a quiet machine"
 echo
 echo "cells ($NCELLS):"
 ((RUN_DKMS)) && echo "  dkms      $(count_cells CELL_D)"
@@ -600,13 +628,15 @@ for m in "${MODS[@]}"; do
 done
 
 host_snapshot >"$T/host.after"
+HOST_CHANGED=0
 echo
 if diff -q "$T/host.before" "$T/host.after" >/dev/null; then
     echo "host check: ${HOST_WATCH[*]} unchanged"
 else
     echo "host check: CHANGED during the run (other activity on the machine, or a leak):"
-    diff "$T/host.before" "$T/host.after" | head -n 20 | sed 's/^/    /'
+    diff "$T/host.before" "$T/host.after" | head -n 20 | sed 's/^/    /' || true
+    HOST_CHANGED=1
 fi
 ((KEEP)) && echo "logs: $LOG"
-exit 0
+exit $((HOST_CHANGED ? 3 : 0))
 }

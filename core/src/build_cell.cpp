@@ -64,7 +64,7 @@ Expected<Completion> run_step(StepContext& step, std::vector<std::string> argv)
   command.output_fd = step.log.fd();
   command.timeout = step.request.timeout;
   if (step.request.jobserver) {
-    command.inherit_fds = {step.request.jobserver->read_fd(), step.request.jobserver->write_fd()};
+    command.pass_fds = step.request.jobserver->pass_fds();
   }
   return run(command);
 }
@@ -179,7 +179,8 @@ BuildResult build_cell(const BuildRequest& request)
                     fmt::format("patch {} as specified in dkms.conf cannot be found in {}",
                                 patch, (request.build_dir / "patches").string()));
     }
-    auto completion = run_step(step, {"patch", "-p1", "-i", file.string()});
+    // -f: never ask (DKMS feeds the patch on stdin, which has the same effect).
+    auto completion = run_step(step, {"patch", "-p1", "-f", "-i", file.string()});
     if (!completion) {
       return failed(log, request.log_file, completion.error());
     }

@@ -4,6 +4,11 @@
 #include "kmodsync/process.hpp"
 #include "kmodsync/string_util.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 
 namespace kmodsync {
 
@@ -15,26 +20,42 @@ namespace {
 constexpr const char* k_evaluator = R"BASH(
 __kmodsync_conf=$1
 shift $#
-. "$__kmodsync_conf" >/dev/null 3>&-
+builtin source "$__kmodsync_conf" >/dev/null 3>&-
 __kmodsync_status=$?
 for __kmodsync_f in "$kmodsync_overrides/$module.conf" \
     "$kmodsync_overrides/$module-$module_version.conf" \
     "$kmodsync_overrides/$module-$module_version-$kernelver.conf" \
     "$kmodsync_overrides/$module-$module_version-$kernelver-$arch.conf"; do
-  [ -n "$kmodsync_overrides" ] && [ -f "$__kmodsync_f" ] && . "$__kmodsync_f" >/dev/null 3>&-
+  [[ -n $kmodsync_overrides && -f $__kmodsync_f ]] && builtin source "$__kmodsync_f" >/dev/null 3>&-
 done
-set +eu
+# Whatever the dkms.conf did to the shell (IFS, set -eu, set -f) must not bend the read-back.
+IFS=$' \t\n'
+builtin set +euf
 for __kmodsync_n in $kmodsync_names; do
-  declare -n __kmodsync_r="$__kmodsync_n"
+  builtin declare -n __kmodsync_r="$__kmodsync_n"
   for __kmodsync_i in "${!__kmodsync_r[@]}"; do
-    printf '%s\0%s\0%s\0' "$__kmodsync_n" "$__kmodsync_i" "${__kmodsync_r[$__kmodsync_i]}" >&3
+    builtin printf '%s\0%s\0%s\0' "$__kmodsync_n" "$__kmodsync_i" "${__kmodsync_r[$__kmodsync_i]}" >&3
   done
-  unset -n __kmodsync_r
+  builtin unset -n __kmodsync_r
 done
-printf 'END\0%s\0' "$__kmodsync_status" >&3
+builtin printf 'END\0%s\0' "$__kmodsync_status" >&3
 )BASH";
 
 const std::string k_empty;
+
+// bash's own verdict that it cannot parse the file: "FILE: line N: syntax error ..." or
+// "FILE: line N: unexpected EOF while looking for matching ...". Only lines that name the
+// file count, so a program the dkms.conf runs cannot fake it.
+std::string bash_parse_error(const std::string& output, const std::string& conf)
+{
+  for (const auto& line : util::split_lines(output)) {
+    if (line.starts_with(conf + ": line ")
+        && (line.find("syntax error") != std::string::npos || line.find("unexpected EOF") != std::string::npos)) {
+      return std::string(util::trim(line));
+    }
+  }
+  return {};
+}
 
 // "FILE: line N: message" from bash's stderr, for the first line that names the file.
 std::string bash_complaint(const std::string& output, const std::string& conf)
@@ -96,6 +117,9 @@ const std::vector<std::string>& dkms_conf_variable_names()
 Expected<DkmsConfValues> evaluate_dkms_conf(const std::filesystem::path& conf,
                                             const DkmsConfContext& context)
 {
+  if (access(conf.c_str(), R_OK) != 0) {
+    return error("{}: cannot read it: {}", conf.string(), std::strerror(errno));
+  }
   std::string names;
   for (const auto& name : dkms_conf_variable_names()) {
     names += name + " ";
@@ -127,8 +151,8 @@ Expected<DkmsConfValues> evaluate_dkms_conf(const std::filesystem::path& conf,
     return error("{}: evaluating it with bash did not finish within {} s",
                  conf.string(), context.timeout.count() / 1000.0);
   }
-  if (completion->output.find("syntax error") != std::string::npos) {
-    return error("bash rejects {}: {}", conf.string(), bash_complaint(completion->output, conf.string()));
+  if (const auto parse_error = bash_parse_error(completion->output, conf.string()); !parse_error.empty()) {
+    return error("bash rejects {}: {}", conf.string(), parse_error);
   }
 
   DkmsConfValues values;

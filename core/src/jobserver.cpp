@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/jobserver.hpp"
 
+#include "kmodsync/process.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -88,8 +90,9 @@ void Jobserver::release() const
 
 std::string Jobserver::makeflags() const
 {
-  return "-j" + std::to_string(m_slots) + " --jobserver-auth=" + std::to_string(m_read) + ","
-         + std::to_string(m_write);
+  const int child_read = Command::k_first_passed_fd;
+  return "-j" + std::to_string(m_slots) + " --jobserver-auth=" + std::to_string(child_read) + ","
+         + std::to_string(child_read + 1);
 }
 
 } // namespace kmodsync

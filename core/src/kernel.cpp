@@ -117,11 +117,13 @@ Expected<std::vector<Kernel>> discover_kernels(const Root& root)
       continue;
     }
     for (const auto& entry : fs::directory_iterator(modules, ec)) {
-      if (!entry.is_directory(ec)) {
+      // A dangling link or an unreadable entry is not a kernel, and not an error either.
+      std::error_code entry_ec;
+      if (!entry.is_directory(entry_ec)) {
         continue;
       }
       // /lib is usually a link to /usr/lib: the same directory must count once.
-      const fs::path canonical = fs::weakly_canonical(entry.path(), ec);
+      const fs::path canonical = fs::weakly_canonical(entry.path(), entry_ec);
       const std::string release = entry.path().filename().string();
       if (seen_dirs.contains(canonical) || seen_releases.contains(release)
           || !looks_like_kernel(entry.path())) {

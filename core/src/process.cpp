@@ -156,10 +156,36 @@ Expected<Completion> run(const Command& command)
   if (command.side_channel) {
     posix_spawn_file_actions_adddup2(actions, side.write, 3);
   }
-  // dup2 onto itself clears close-on-exec (glibc >= 2.29), so exactly these survive.
-  for (const int fd : command.inherit_fds) {
-    posix_spawn_file_actions_adddup2(actions, fd, fd);
+  // Passed descriptors go to fixed numbers. Each is first duplicated above every target
+  // so that no dup2 can overwrite a source another one still needs.
+  std::vector<int> staged;
+  for (const int fd : command.pass_fds) {
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, Command::k_first_passed_fd + 64);
+    if (copy < 0) {
+      for (const int done : staged) {
+        close(done);
+      }
+      return error("cannot pass descriptor {} to {}: {}", fd, command.argv[0], std::strerror(errno));
+    }
+    staged.push_back(copy);
   }
+  struct StagedFds
+  {
+    std::vector<int>& fds;
+    ~StagedFds()
+    {
+      for (const int fd : fds) {
+        close(fd);
+      }
+    }
+  } close_staged{staged};
+  for (std::size_t i = 0; i < staged.size(); ++i) {
+    posix_spawn_file_actions_adddup2(actions, staged[i], Command::k_first_passed_fd + static_cast<int>(i));
+  }
+  if (!command.side_channel) {
+    posix_spawn_file_actions_addclose(actions, 3);
+  }
+  posix_spawn_file_actions_addclosefrom_np(actions, Command::k_first_passed_fd + static_cast<int>(staged.size()));
   if (!command.cwd.empty()) {
     posix_spawn_file_actions_addchdir_np(actions, command.cwd.c_str());
   }
@@ -168,9 +194,10 @@ Expected<Completion> run(const Command& command)
   sigset_t all_signals;
   sigemptyset(&no_signals);
   sigfillset(&all_signals);
+  // A session of its own: its own process group (so a timeout kills all it started) and no
+  // controlling terminal, so nothing it runs (patch, a Makefile's prompt) can stop on a tty.
   posix_spawnattr_setflags(&setup.attributes,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&setup.attributes, 0);
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setsigmask(&setup.attributes, &no_signals);
   posix_spawnattr_setsigdefault(&setup.attributes, &all_signals);
 

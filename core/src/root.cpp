@@ -27,7 +27,8 @@ std::string Root::managed(const fs::path& path) const
   if (is_host()) {
     return path.string();
   }
-  return "/" + path.lexically_relative(m_dir).string();
+  const fs::path relative = path.lexically_normal().lexically_relative(m_dir);
+  return relative.empty() || relative == "." ? std::string("/") : "/" + relative.string();
 }
 
 std::optional<fs::path> Root::resolve_link(const fs::path& link) const

@@ -176,6 +176,57 @@ TEST_CASE("a build that never ends is killed at the time limit; the others go on
   CHECK(status_of(*report, "hello", k1) == CellStatus::installed);
 }
 
+TEST_CASE("PATCH/PATCH_MATCH, PRE_BUILD, POST_BUILD and MAKE_MATCH behave as in DKMS")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  const std::string traces = system.traces().string();
+  // The build succeeds only if the right patches and PRE_BUILD ran before it.
+  const std::string checks =
+    "grep -qx patched version.txt\n"
+    "test -f prebuild-ran-with-arg\n"
+    "if [ \"$kv\" = " + k2 + " ]; then test -f six-twelve.txt; else test ! -e six-twelve.txt; fi\n";
+  system.add_module("fancy", "1.0",
+                    "AUTOINSTALL=yes\n"
+                    "PATCH[0]=\"fix.patch\"\n"
+                    "PATCH[1]=\"only612.patch\"\nPATCH_MATCH[1]=\"^6\\.12\\.\"\n"
+                    "PRE_BUILD=\"prebuild.sh with-arg\"\n"
+                    "POST_BUILD=\"postbuild.sh\"\n"
+                    "MAKE[1]=\"./build.sh ${kernelver} && echo $kernelver >> " + traces + "/make1.log\"\n"
+                    "MAKE_MATCH[1]=\"^6\\.12\\.\"\n",
+                    false, 0, checks);
+  const fs::path source = system.root() / "usr/src/fancy-1.0";
+  kmodsync::test::write_text(source / "patches/fix.patch",
+                             "--- a/version.txt\n+++ b/version.txt\n@@ -1 +1 @@\n-1.0\n+patched\n");
+  kmodsync::test::write_text(source / "patches/only612.patch",
+                             "--- /dev/null\n+++ b/six-twelve.txt\n@@ -0,0 +1 @@\n+yes\n");
+  kmodsync::test::write_text(source / "prebuild.sh", "#!/bin/sh\ntouch prebuild-ran-$1\n", true);
+  kmodsync::test::write_text(source / "postbuild.sh",
+                             "#!/bin/sh\ntest -f fancy.ko && echo ok >> " + traces + "/postbuild.log\n", true);
+
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "fancy", k1) == CellStatus::installed);
+  CHECK(status_of(report, "fancy", k2) == CellStatus::installed);
+  CHECK(kmodsync::test::read_text(system.traces() / "postbuild.log") == "ok\nok\n");
+  CHECK(kmodsync::test::read_text(system.traces() / "make1.log") == k2 + "\n");
+  // The source itself is never modified: patches apply to the cell's copy.
+  CHECK(kmodsync::test::read_text(source / "version.txt") == "1.0\n");
+}
+
+TEST_CASE("a patch that does not apply fails the cell and names the patch")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("stale", "1.0", "AUTOINSTALL=yes\nPATCH[0]=\"old.patch\"\n");
+  kmodsync::test::write_text(system.root() / "usr/src/stale-1.0/patches/old.patch",
+                             "--- a/version.txt\n+++ b/version.txt\n@@ -1 +1 @@\n-0.9\n+patched\n");
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "stale", k1) == CellStatus::failed);
+  CHECK(cell(report, "stale", k1)->reason.find("old.patch") != std::string::npos);
+  CHECK(system.build_count("stale") == 0);
+}
+
 TEST_CASE("skips: AUTOINSTALL, BUILD_EXCLUSIVE, missing headers, BUILD_DEPENDS, older versions")
 {
   FakeSystem system;

@@ -4,6 +4,7 @@
 #include "kmodsync/expected.hpp"
 
 #include <string>
+#include <vector>
 
 namespace kmodsync {
 
@@ -25,7 +26,10 @@ public:
   // Blocks until a token is free and takes it.
   Expected<void> acquire() const;
   void release() const;
-  // MAKEFLAGS for children ("-jN --jobserver-auth=R,W", the form make 4.3 reads).
+  // What a child needs to join: these descriptors as its Command::pass_fds, and
+  // MAKEFLAGS ("-jN --jobserver-auth=R,W", the form make 4.3 reads) naming them by the
+  // numbers the child receives them under.
+  std::vector<int> pass_fds() const { return {m_read, m_write}; }
   std::string makeflags() const;
   int read_fd() const { return m_read; }
   int write_fd() const { return m_write; }

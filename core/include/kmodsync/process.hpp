@@ -12,7 +12,8 @@
 namespace kmodsync {
 
 // One external program to run. argv is executed directly (no shell); stdin is /dev/null;
-// the child gets its own process group so a timeout can kill everything it started.
+// the child gets a session of its own (process group, no controlling terminal) so a timeout
+// can kill everything it started and nothing can wait on a terminal.
 struct Command
 {
   std::vector<std::string> argv;
@@ -26,8 +27,11 @@ struct Command
   // Completion::side_channel: a channel for results that the program's own chatter on
   // stdout cannot be confused with.
   bool side_channel = false;
-  // Descriptors the child must keep (e.g. the jobserver pipe); all others are closed.
-  std::vector<int> inherit_fds;
+  // Descriptors handed to the child (e.g. the jobserver pipe): pass_fds[i] becomes the
+  // child's descriptor k_first_passed_fd + i. Every other descriptor is closed in the child,
+  // whether or not it was opened close-on-exec.
+  std::vector<int> pass_fds;
+  static constexpr int k_first_passed_fd = 4;
   // Zero means no limit. On expiry the whole process group is killed.
   std::chrono::milliseconds timeout{0};
   // Captured output beyond this is dropped (and Completion::truncated set).
