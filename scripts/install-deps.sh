@@ -10,8 +10,9 @@ build_packages=(
 )
 runtime_packages=(bash kmod binutils patch gcc-12)
 # The real kernels the tests and the demo build against (pinned: see TESTING.md).
-test_packages=(jq linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64)
-bench_packages=(dkms time)
+# dkms itself is the reference the tests compare against (tests/integration/test_matches_dkms.sh).
+test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64)
+bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")
 case $level in

@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <thread>
+#include <vector>
 
 using namespace kmodsync;
 using kmodsync::test::FakeSystem;
@@ -282,6 +284,47 @@ TEST_CASE("BUILD_DEPENDS orders builds of one kernel, even with free job slots")
   CHECK(status_of(second, "top", k1) == CellStatus::skipped);
   CHECK(cell(second, "top", k1)->reason.find("base failed") != std::string::npos);
   CHECK(failing.build_count("top") == 0);
+}
+
+TEST_CASE("passes started together on one root run one after the other")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  system.add_module("hello", "1.0", "AUTOINSTALL=yes\n", false, 0.3);
+  system.add_module("world", "1.0", "AUTOINSTALL=yes\n", false, 0.3);
+  std::vector<PassReport> reports(4);
+  {
+    std::vector<std::jthread> passes;
+    for (auto& report : reports) {
+      passes.emplace_back([&system, &report] {
+        PassOptions options;
+        options.root = Root(system.root());
+        options.jobs = 2;
+        Reporter reporter;
+        if (auto done = run_pass(options, reporter)) {
+          report = *done;
+        }
+      });
+    }
+  }
+  // Exactly one pass built each cell; the others waited and found them up to date.
+  CHECK(system.build_count("hello") == 2);
+  CHECK(system.build_count("world") == 2);
+  int installed = 0;
+  int up_to_date = 0;
+  for (const auto& report : reports) {
+    REQUIRE(report.cells.size() == 4);
+    for (const auto& c : report.cells) {
+      installed += c.status == CellStatus::installed;
+      up_to_date += c.status == CellStatus::up_to_date;
+    }
+  }
+  CHECK(installed == 4);
+  CHECK(up_to_date == 12);
+  auto state = State::load(StatePaths(Root(system.root())).state_file);
+  REQUIRE(state);
+  CHECK(state->cells.size() == 4);
 }
 
 TEST_CASE("a dry run plans and writes nothing")
