@@ -8,49 +8,36 @@
 #include <stdexcept>
 #include <vector>
 
-#include <stdlib.h>
 
 namespace kmodsync::test {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& path)
+namespace {
+
+using testing::read_text;
+using testing::write_text;
+
+std::string read_if_present(const fs::path& path)
 {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  return fs::exists(path) ? read_text(path) : std::string();
 }
 
-void write_text(const fs::path& path, const std::string& text, bool executable)
+} // namespace
+
+void write_script(const fs::path& path, const std::string& text)
 {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-  if (executable) {
-    fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec
-                            | fs::perms::others_read | fs::perms::others_exec);
-  }
+  write_text(path, text);
+  fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec
+                          | fs::perms::others_read | fs::perms::others_exec);
 }
 
-FakeSystem::FakeSystem()
+FakeSystem::FakeSystem() : m_root(m_base / "root"), m_traces(m_base / "traces")
 {
-  char pattern[] = "/tmp/kmodsync-unit.XXXXXX";
-  if (!mkdtemp(pattern)) {
-    throw std::runtime_error("mkdtemp failed");
-  }
-  m_base = pattern;
-  m_root = m_base / "root";
-  m_traces = m_base / "traces";
   fs::create_directories(m_root / "usr/lib/modules");
   fs::create_directories(m_root / "usr/src");
   fs::create_directories(m_traces);
   fs::create_directory_symlink("usr/lib", m_root / "lib");
-}
-
-FakeSystem::~FakeSystem()
-{
-  std::error_code ec;
-  fs::remove_all(m_base, ec);
 }
 
 void FakeSystem::add_kernel(const std::string& release, const std::string& config)
@@ -120,8 +107,8 @@ void FakeSystem::add_module(const std::string& name,
 {
   const fs::path dir = m_root / "usr/src" / (name + "-" + version);
   write_text(dir / "dkms.conf", module_conf(name, version, "./build.sh ${kernelver}") + extra_conf);
-  write_text(dir / "build.sh",
-             build_script(name, version, (m_traces / "builds.log").string(), fails, sleep_s, before_build), true);
+  write_script(dir / "build.sh",
+             build_script(name, version, (m_traces / "builds.log").string(), fails, sleep_s, before_build));
   write_text(dir / "version.txt", version + "\n");
 }
 
@@ -140,7 +127,7 @@ void FakeSystem::add_make_module(const std::string& name, const std::string& ver
               + " $(KV) end $$(date +%s%N)\" >> " + log + "\n";
   makefile += ".PHONY: all $(JOBS)\n";
   write_text(dir / "jobs.mk", makefile);
-  write_text(dir / "build.sh", build_script(name, version, "", false, 0, ""), true);
+  write_script(dir / "build.sh", build_script(name, version, "", false, 0, ""));
 }
 
 fs::path FakeSystem::installed(const std::string& release, const std::string& name) const
@@ -150,7 +137,7 @@ fs::path FakeSystem::installed(const std::string& release, const std::string& na
 
 int FakeSystem::build_count(const std::string& name) const
 {
-  std::istringstream lines(read_text(m_traces / "builds.log"));
+  std::istringstream lines(read_if_present(m_traces / "builds.log"));
   std::string line;
   int count = 0;
   while (std::getline(lines, line)) {
@@ -163,7 +150,7 @@ int FakeSystem::build_count(const std::string& name) const
 
 int FakeSystem::max_concurrent_builds() const
 {
-  std::istringstream lines(read_text(m_traces / "builds.log"));
+  std::istringstream lines(read_if_present(m_traces / "builds.log"));
   std::string name, version, kernel, event;
   long long time = 0;
   std::vector<std::pair<long long, int>> events;

@@ -6,6 +6,8 @@
 // treat it like a module. Fast enough for unit tests; the real headers are exercised by
 // tests/integration.
 
+#include "fixtures/temp_dir.hpp"
+
 #include <filesystem>
 #include <string>
 
@@ -15,7 +17,6 @@ class FakeSystem
 {
 public:
   FakeSystem();
-  ~FakeSystem();
   FakeSystem(const FakeSystem&) = delete;
   FakeSystem& operator=(const FakeSystem&) = delete;
 
@@ -48,12 +49,12 @@ public:
   int max_concurrent_builds() const;
 
 private:
-  std::filesystem::path m_base;
+  testing::TempDir m_base;
   std::filesystem::path m_root;
   std::filesystem::path m_traces;
 };
 
-std::string read_text(const std::filesystem::path& path);
-void write_text(const std::filesystem::path& path, const std::string& text, bool executable = false);
+// Writes an executable (0755) file, creating parent directories.
+void write_script(const std::filesystem::path& path, const std::string& text);
 
 } // namespace kmodsync::test

@@ -13,6 +13,7 @@
 
 using namespace kmodsync;
 using kmodsync::test::FakeSystem;
+using kmodsync::test::write_script;
 namespace fs = std::filesystem;
 
 namespace {
@@ -73,7 +74,7 @@ TEST_CASE("a pass builds every module for every kernel, then has nothing to do")
   }
   CHECK(system.build_count("hello") == 2);
   CHECK(system.build_count("broken") == 2);
-  CHECK(kmodsync::test::read_text(system.root() / "usr/lib/modules" / k1 / "modules.dep")
+  CHECK(kmodsync::testing::read_text(system.root() / "usr/lib/modules" / k1 / "modules.dep")
           .find("updates/dkms/hello.ko:") != std::string::npos);
 
   const auto installed_time = fs::last_write_time(system.installed(k1, "hello"));
@@ -99,7 +100,7 @@ TEST_CASE("a changed source, a deleted module file and --retry each cause a rebu
   sync(system);
   REQUIRE(system.build_count("hello") == 1);
 
-  kmodsync::test::write_text(system.root() / "usr/src/hello-1.0/version.txt", "changed\n");
+  kmodsync::testing::write_text(system.root() / "usr/src/hello-1.0/version.txt", "changed\n");
   CHECK(status_of(sync(system), "hello", k1) == CellStatus::installed);
   CHECK(system.build_count("hello") == 2);
 
@@ -199,21 +200,20 @@ TEST_CASE("PATCH/PATCH_MATCH, PRE_BUILD, POST_BUILD and MAKE_MATCH behave as in 
                     "MAKE_MATCH[1]=\"^6\\.12\\.\"\n",
                     false, 0, checks);
   const fs::path source = system.root() / "usr/src/fancy-1.0";
-  kmodsync::test::write_text(source / "patches/fix.patch",
+  kmodsync::testing::write_text(source / "patches/fix.patch",
                              "--- a/version.txt\n+++ b/version.txt\n@@ -1 +1 @@\n-1.0\n+patched\n");
-  kmodsync::test::write_text(source / "patches/only612.patch",
+  kmodsync::testing::write_text(source / "patches/only612.patch",
                              "--- /dev/null\n+++ b/six-twelve.txt\n@@ -0,0 +1 @@\n+yes\n");
-  kmodsync::test::write_text(source / "prebuild.sh", "#!/bin/sh\ntouch prebuild-ran-$1\n", true);
-  kmodsync::test::write_text(source / "postbuild.sh",
-                             "#!/bin/sh\ntest -f fancy.ko && echo ok >> " + traces + "/postbuild.log\n", true);
+  write_script(source / "prebuild.sh", "#!/bin/sh\ntouch prebuild-ran-$1\n");
+  write_script(source / "postbuild.sh", "#!/bin/sh\ntest -f fancy.ko && echo ok >> " + traces + "/postbuild.log\n");
 
   const PassReport report = sync(system);
   CHECK(status_of(report, "fancy", k1) == CellStatus::installed);
   CHECK(status_of(report, "fancy", k2) == CellStatus::installed);
-  CHECK(kmodsync::test::read_text(system.traces() / "postbuild.log") == "ok\nok\n");
-  CHECK(kmodsync::test::read_text(system.traces() / "make1.log") == k2 + "\n");
+  CHECK(kmodsync::testing::read_text(system.traces() / "postbuild.log") == "ok\nok\n");
+  CHECK(kmodsync::testing::read_text(system.traces() / "make1.log") == k2 + "\n");
   // The source itself is never modified: patches apply to the cell's copy.
-  CHECK(kmodsync::test::read_text(source / "version.txt") == "1.0\n");
+  CHECK(kmodsync::testing::read_text(source / "version.txt") == "1.0\n");
 }
 
 TEST_CASE("a patch that does not apply fails the cell and names the patch")
@@ -221,7 +221,7 @@ TEST_CASE("a patch that does not apply fails the cell and names the patch")
   FakeSystem system;
   system.add_kernel(k1);
   system.add_module("stale", "1.0", "AUTOINSTALL=yes\nPATCH[0]=\"old.patch\"\n");
-  kmodsync::test::write_text(system.root() / "usr/src/stale-1.0/patches/old.patch",
+  kmodsync::testing::write_text(system.root() / "usr/src/stale-1.0/patches/old.patch",
                              "--- a/version.txt\n+++ b/version.txt\n@@ -1 +1 @@\n-0.9\n+patched\n");
   const PassReport report = sync(system);
   CHECK(status_of(report, "stale", k1) == CellStatus::failed);
@@ -373,11 +373,11 @@ TEST_CASE("a file kmodsync did not write is never removed")
   system.add_module("hello", "1.0");
   sync(system);
   // Someone replaces the installed module by hand; then the source goes away.
-  kmodsync::test::write_text(system.installed(k1, "hello"), "not ours\n");
+  kmodsync::testing::write_text(system.installed(k1, "hello"), "not ours\n");
   fs::remove_all(system.root() / "usr/src/hello-1.0");
   const PassReport report = sync(system);
   CHECK(status_of(report, "hello", k1) == CellStatus::removed);
-  CHECK(kmodsync::test::read_text(system.installed(k1, "hello")) == "not ours\n");
+  CHECK(kmodsync::testing::read_text(system.installed(k1, "hello")) == "not ours\n");
   CHECK(std::any_of(report.errors.begin(), report.errors.end(), [](const std::string& e) {
     return e.find("left") != std::string::npos && e.find("alone") != std::string::npos;
   }));
