@@ -24,6 +24,8 @@ constexpr CommandEntry k_commands[] = {
   {add_status_command},
   {add_remove_command},
   {add_add_command},
+  {add_kernel_remove_command},
+  {add_keygen_command},
 };
 
 } // namespace

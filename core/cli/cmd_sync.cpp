@@ -20,6 +20,7 @@ struct SyncArgs
   unsigned jobs = 0;
   bool dry_run = false;
   bool retry = false;
+  bool force = false;
   bool json = false;
   unsigned build_timeout_s = 1800;
 };
@@ -33,6 +34,7 @@ int run_sync(const GlobalOptions& global, const SyncArgs& args)
   options.jobs = args.jobs;
   options.dry_run = args.dry_run;
   options.retry = args.retry;
+  options.force = args.force;
   options.build_timeout = std::chrono::seconds(args.build_timeout_s);
 
   TextReporter text(options.root, stdout);
@@ -69,6 +71,7 @@ void add_sync_command(CLI::App& app, const GlobalOptions& global, Action& action
   command->add_option("-j,--jobs", args->jobs, "Parallel jobs for all builds together (default: CPUs)");
   command->add_flag("-n,--dry-run", args->dry_run, "Print the plan; change nothing");
   command->add_flag("--retry", args->retry, "Rebuild known failures even if nothing changed");
+  command->add_flag("--force", args->force, "Install even over a module of a newer version");
   command->add_flag("--json", args->json, "Print the result as JSON");
   command->add_option("--build-timeout", args->build_timeout_s, "Seconds before one cell's build is killed")
     ->capture_default_str();

@@ -25,6 +25,8 @@ void add_sync_command(CLI::App& app, const GlobalOptions& global, Action& action
 void add_status_command(CLI::App& app, const GlobalOptions& global, Action& action);
 void add_remove_command(CLI::App& app, const GlobalOptions& global, Action& action);
 void add_add_command(CLI::App& app, const GlobalOptions& global, Action& action);
+void add_kernel_remove_command(CLI::App& app, const GlobalOptions& global, Action& action);
+void add_keygen_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
 // Parses argv and runs the chosen command; never throws.
 int main(int argc, char** argv);

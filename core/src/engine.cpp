@@ -188,27 +188,59 @@ private:
     record.time = std::time(nullptr);
 
     std::vector<InstalledFile> previous;
+    std::vector<DisplacedFile> previous_displaced;
+    std::set<std::string> ours;
     {
       const std::lock_guard lock(m_mutex);
       if (const CellRecord* old = m_state.find(cell.module, cell.version, cell.kernel->release)) {
         previous = old->files;
+        previous_displaced = old->displaced;
       }
+      ours = owned_paths(cell.kernel->release);
     }
+    bool obsolete = false;
     if (result.ok) {
-      auto installed = install_modules(m_options.root, m_plan.distribution, *cell.spec, *cell.kernel,
-                                       result.modules, previous);
-      if (installed) {
-        record.outcome = Outcome::installed;
-        record.files = std::move(*installed);
-        report.status = CellStatus::installed;
-        report.reason = fmt::format("built in {:.1f} s", report.seconds);
-        // The build tree served its purpose; a failed one is kept for inspection.
-        [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
-        std::error_code ec;
-        fs::remove(cell.build_dir.parent_path().parent_path(), ec); // only if empty
-      } else {
+      auto prepared = prepare_install(m_plan.install, *cell.spec, *cell.kernel, result.modules, ours);
+      if (!prepared) {
         result.ok = false;
-        result.failure = installed.error();
+        result.failure = prepared.error();
+      } else if (!prepared->obsolete_reason.empty()) {
+        obsolete = true;
+        record.outcome = Outcome::skipped;
+        record.reason = prepared->obsolete_reason;
+        record.input_key.clear();
+        record.files = previous;
+        record.displaced = previous_displaced;
+        report.status = CellStatus::skipped;
+        report.reason = prepared->obsolete_reason;
+      } else {
+        PendingChange change = plan_placement(m_options.root, *prepared, cell.kernel->release, ours);
+        change.module = cell.module;
+        change.version = cell.version;
+        {
+          // Journal first: a pass killed while placing leaves files the next one knows.
+          const std::lock_guard lock(m_mutex);
+          m_state.pending.push_back(change);
+          save_state();
+        }
+        auto placed = place_modules(m_options.root, *prepared, change, previous);
+        if (placed) {
+          record.outcome = Outcome::installed;
+          for (const auto& file : change.files) {
+            record.files.push_back(with_stat(m_options.root, file));
+          }
+          record.displaced = previous_displaced;
+          record.displaced.insert(record.displaced.end(), change.displaced.begin(), change.displaced.end());
+          report.status = CellStatus::installed;
+          report.reason = fmt::format("built in {:.1f} s", report.seconds);
+          // The build tree served its purpose; a failed one is kept for inspection.
+          [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
+          std::error_code ec;
+          fs::remove(cell.build_dir.parent_path().parent_path(), ec); // only if empty
+        } else {
+          result.ok = false;
+          result.failure = placed.error();
+        }
       }
     }
     if (!result.ok) {
@@ -217,18 +249,46 @@ private:
       record.first_error = result.first_error;
       // A failed build leaves the previous install in place: keep tracking those files.
       record.files = previous;
+      record.displaced = previous_displaced;
       report.status = CellStatus::failed;
       report.reason = result.failure;
       report.first_error = result.first_error;
     }
 
     const std::lock_guard lock(m_mutex);
-    if (result.ok) {
+    if (result.ok && !obsolete) {
       m_state.depmod_pending.insert(cell.kernel->release);
       take_over_files(record);
     }
+    // A failed placement keeps its journal entry: the next pass adopts what did land.
+    if (record.outcome != Outcome::failed) {
+      std::erase_if(m_state.pending, [&](const PendingChange& change) {
+        return change.module == record.module && change.version == record.version && change.kernel == record.kernel;
+      });
+    }
     m_state.put(std::move(record));
     save_state();
+  }
+
+  // Every path kmodsync recorded or is about to place for a kernel. Mutex held.
+  std::set<std::string> owned_paths(const std::string& kernel) const
+  {
+    std::set<std::string> paths;
+    for (const auto& record : m_state.cells) {
+      if (record.kernel == kernel) {
+        for (const auto& file : record.files) {
+          paths.insert(file.path);
+        }
+      }
+    }
+    for (const auto& change : m_state.pending) {
+      if (change.kernel == kernel) {
+        for (const auto& file : change.files) {
+          paths.insert(file.path);
+        }
+      }
+    }
+    return paths;
   }
 
   // Another version of the same module on the same kernel loses the paths this cell now owns.
@@ -331,7 +391,7 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     if (!kernel_gone && !source_gone) {
       return false;
     }
-    for (const auto& warning : remove_installed_files(options.root, record.files)) {
+    for (const auto& warning : uninstall_cell(options.root, record)) {
       report.errors.push_back(fmt::format("{}/{} on {}: {}", record.module, record.version, record.kernel, warning));
     }
     if (!record.files.empty() && !kernel_gone) {
@@ -356,7 +416,12 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
   if (!state) {
     return std::unexpected(state.error());
   }
-  auto plan = detail::plan_pass(options, *state);
+  detail::InstallSetup setup;
+  if (auto ready = detail::setup_install(options, setup, reporter); !ready) {
+    return std::unexpected(ready.error());
+  }
+  bool changed = !options.dry_run && detail::repair_after_crash(options.root, *state);
+  auto plan = detail::plan_pass(options, *state, setup.settings);
   if (!plan) {
     return std::unexpected(plan.error());
   }
@@ -368,7 +433,6 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     return report;
   }
 
-  bool changed = false;
   for (const auto& cell : plan->cells) {
     if (!cell.needs_build) {
       changed |= record_unbuilt(options.root, *state, cell);
@@ -378,7 +442,7 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
 
   const bool any_build = std::any_of(plan->cells.begin(), plan->cells.end(), [](const PassCell& c) { return c.needs_build; });
   if (any_build) {
-    const unsigned jobs = options.jobs ? options.jobs : default_jobs();
+    const unsigned jobs = options.jobs ? options.jobs : setup.jobs ? setup.jobs : default_jobs();
     auto jobserver = Jobserver::create(jobs);
     if (!jobserver) {
       return std::unexpected(jobserver.error());

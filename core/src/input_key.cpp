@@ -19,7 +19,7 @@ using nlohmann::json;
 namespace {
 
 // Bump when the meaning of a key changes, so old records are rebuilt.
-constexpr const char* k_key_schema = "kmodsync-cell-key-1";
+constexpr const char* k_key_schema = "kmodsync-cell-key-2";
 
 std::string first_output_line(std::vector<std::string> argv)
 {
@@ -108,7 +108,8 @@ std::string spec_to_json(const ModuleSpec& spec)
 std::string compute_input_key(const std::string& source_hash,
                               const ModuleSpec& spec,
                               const Kernel& kernel,
-                              const ToolVersions& tools)
+                              const ToolVersions& tools,
+                              const std::string& install_fingerprint)
 {
   Hasher hasher;
   hasher.update_field(k_key_schema);
@@ -118,6 +119,7 @@ std::string compute_input_key(const std::string& source_hash,
   hasher.update_field(kernel.fingerprint);
   hasher.update_field(tools.compiler);
   hasher.update_field(tools.make);
+  hasher.update_field(install_fingerprint);
   return hasher.hex_digest();
 }
 

@@ -8,6 +8,7 @@
 #include "kmodsync/module_info.hpp"
 #include "kmodsync/process.hpp"
 #include "kmodsync/string_util.hpp"
+#include "kmodsync/version.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,26 +54,6 @@ bool content_matches(const fs::path& path, const InstalledFile& file)
   return hash && *hash == file.sha256;
 }
 
-Expected<InstalledFile> place_module(const Root& root, const fs::path& built, const fs::path& dest)
-{
-  auto content = util::read_file(built);
-  if (!content) {
-    return std::unexpected(content.error());
-  }
-  if (auto made = util::ensure_directory(dest.parent_path()); !made) {
-    return std::unexpected(made.error());
-  }
-  if (auto written = write_file_atomically(dest, *content, 0644); !written) {
-    return std::unexpected(written.error());
-  }
-  struct stat info{};
-  stat(dest.c_str(), &info);
-  return InstalledFile{root.managed(dest),
-                       sha256_text(*content),
-                       static_cast<std::int64_t>(info.st_size),
-                       std::int64_t{info.st_mtim.tv_sec} * 1000000000 + info.st_mtim.tv_nsec};
-}
-
 } // namespace
 
 std::string detect_distribution(const Root& root)
@@ -109,18 +90,100 @@ std::string install_location(const std::string& distribution, const std::string&
   return location;
 }
 
-Expected<std::vector<InstalledFile>> install_modules(const Root& root,
-                                                     const std::string& distribution,
-                                                     const ModuleSpec& spec,
-                                                     const Kernel& kernel,
-                                                     const std::vector<fs::path>& built,
-                                                     const std::vector<InstalledFile>& previous)
+namespace {
+
+std::string kernel_module_name(std::string name)
 {
-  std::vector<InstalledFile> installed;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+// "foo.ko.xz" -> "foo"; "" when it is not a module file name.
+std::string module_name_of(const std::string& file_name)
+{
+  for (const char* suffix : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) {
+    if (file_name.ends_with(suffix)) {
+      return kernel_module_name(file_name.substr(0, file_name.size() - std::strlen(suffix)));
+    }
+  }
+  return {};
+}
+
+// Modules named `name` anywhere in the kernel's tree (in-tree, extra, updates), except the
+// files kmodsync owns. Links (build, source) are not followed.
+std::vector<fs::path> modules_named(const Root& root, const Kernel& kernel, const std::string& name,
+                                    const std::set<std::string>& ours)
+{
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(kernel.modules_dir, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (ec) {
+      break;
+    }
+    if (it->is_regular_file(ec) && module_name_of(it->path().filename().string()) == name
+        && !ours.contains(root.managed(it->path()))) {
+      found.push_back(it->path());
+    }
+  }
+  return found;
+}
+
+std::string signature_hash(const InstallSettings& settings, const Kernel& kernel)
+{
+  if (!settings.signing_hash.empty()) {
+    return settings.signing_hash;
+  }
+  const auto it = kernel.config.find("CONFIG_MODULE_SIG_HASH");
+  return it == kernel.config.end() || it->second.empty() ? "sha256" : it->second;
+}
+
+Expected<void> move_file(const fs::path& from, const fs::path& to, mode_t mode)
+{
+  auto content = util::read_file(from);
+  if (!content) {
+    return std::unexpected(content.error());
+  }
+  if (auto made = util::ensure_directory(to.parent_path()); !made) {
+    return made;
+  }
+  if (auto written = write_file_atomically(to, *content, mode); !written) {
+    return written;
+  }
+  if (unlink(from.c_str()) != 0) {
+    return error("cannot remove {}: {}", from.string(), std::strerror(errno));
+  }
+  return util::fsync_directory(from.parent_path());
+}
+
+} // namespace
+
+std::string install_fingerprint(const InstallSettings& settings, const Kernel& kernel)
+{
+  const auto compression = choose_compression(settings.compression, kernel);
+  return fmt::format("location={};compression={};signer={};hash={};force={}",
+                     install_location(settings.distribution, "/updates"),
+                     compression ? module_suffix(*compression) : "?", settings.key_identity,
+                     settings.key ? signature_hash(settings, kernel) : "-", settings.force);
+}
+
+Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
+                                          const ModuleSpec& spec,
+                                          const Kernel& kernel,
+                                          const std::vector<fs::path>& built,
+                                          const std::set<std::string>& ours)
+{
+  auto compression = choose_compression(settings.compression, kernel);
+  if (!compression) {
+    return std::unexpected(compression.error());
+  }
+  const Root& root = settings.root;
+  PreparedInstall prepared;
   for (std::size_t i = 0; i < spec.modules.size() && i < built.size(); ++i) {
     const ModuleRecord& record = spec.modules[i];
-    if (auto verified = verify_module(built[i], kernel.release, record.built_name); !verified) {
-      return std::unexpected(verified.error());
+    auto info = verify_module(built[i], kernel.release, record.built_name);
+    if (!info) {
+      return std::unexpected(info.error());
     }
     if (record.strip) {
       Command strip;
@@ -135,28 +198,119 @@ Expected<std::vector<InstalledFile>> install_modules(const Root& root,
         return error("strip -g {} failed: {}", built[i].string(), util::trim(completion->output));
       }
     }
-    const fs::path dest = kernel.modules_dir / install_location(distribution, record.dest_location)
-                          / (record.dest_name + ".ko");
-    auto placed = place_module(root, built[i], dest);
-    if (!placed) {
-      return std::unexpected(placed.error());
+    auto content = util::read_file(built[i]);
+    if (!content) {
+      return std::unexpected(content.error());
     }
-    LOG("[{}/{} {}] installed {}", spec.name, spec.version, kernel.release, placed->path);
-    installed.push_back(std::move(*placed));
+    if (settings.key) {
+      auto signed_module = settings.key->sign_module(*content, signature_hash(settings, kernel));
+      if (!signed_module) {
+        return error("signing {}: {}", built[i].string(), signed_module.error());
+      }
+      *content = std::move(*signed_module);
+    }
+    auto finished = compress_module(*content, *compression);
+    if (!finished) {
+      return error("compressing {}: {}", built[i].string(), finished.error());
+    }
+    const fs::path dest = kernel.modules_dir / install_location(settings.distribution, record.dest_location)
+                          / (record.dest_name + module_suffix(*compression));
+    if (!settings.force && !info->version.empty() && prepared.obsolete_reason.empty()) {
+      for (const auto& other : modules_named(root, kernel, kernel_module_name(record.dest_name), ours)) {
+        auto theirs = read_module_info(other);
+        if (theirs && !theirs->version.empty() && compare_versions(theirs->version, info->version) > 0) {
+          prepared.obsolete_reason =
+            fmt::format("{} has version {}, newer than {}/{}'s {} (--force installs it anyway)",
+                        root.managed(other), theirs->version, spec.name, spec.version, info->version);
+        }
+      }
+    }
+    PreparedModule module{dest, std::move(*finished), {}};
+    module.sha256 = sha256_text(module.content);
+    prepared.modules.push_back(std::move(module));
   }
+  return prepared;
+}
 
+PendingChange plan_placement(const Root& root,
+                             const PreparedInstall& prepared,
+                             const std::string& kernel,
+                             const std::set<std::string>& ours)
+{
+  PendingChange change;
+  change.kernel = kernel;
+  for (const auto& module : prepared.modules) {
+    const std::string path = root.managed(module.dest);
+    change.files.push_back({path, module.sha256, 0, 0});
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(module.dest, ec)) && !ours.contains(path)) {
+      auto hash = sha256_file(module.dest);
+      change.displaced.push_back({path, "/var/lib/kmodsync/displaced/" + kernel + path, hash ? *hash : ""});
+    }
+  }
+  return change;
+}
+
+Expected<void> place_modules(const Root& root,
+                             const PreparedInstall& prepared,
+                             const PendingChange& change,
+                             const std::vector<InstalledFile>& previous)
+{
+  for (const auto& displaced : change.displaced) {
+    if (auto moved = move_file(root(displaced.original), root(displaced.backup), 0644); !moved) {
+      return error("cannot move aside {}, which kmodsync did not install: {}", displaced.original, moved.error());
+    }
+    LOG("moved {} aside to {}", displaced.original, displaced.backup);
+  }
   std::set<std::string> current;
-  for (const auto& file : installed) {
-    current.insert(file.path);
+  for (const auto& module : prepared.modules) {
+    if (auto made = util::ensure_directory(module.dest.parent_path()); !made) {
+      return made;
+    }
+    if (auto written = write_file_atomically(module.dest, module.content, 0644); !written) {
+      return written;
+    }
+    current.insert(root.managed(module.dest));
   }
   std::vector<InstalledFile> stale;
   std::copy_if(previous.begin(), previous.end(), std::back_inserter(stale), [&](const InstalledFile& file) {
     return !current.contains(file.path);
   });
   for (const auto& warning : remove_installed_files(root, stale)) {
-    LOG("[{}/{} {}] {}", spec.name, spec.version, kernel.release, warning);
+    LOG("{}", warning);
   }
-  return installed;
+  return {};
+}
+
+InstalledFile with_stat(const Root& root, InstalledFile file)
+{
+  struct stat info{};
+  if (stat(root(file.path).c_str(), &info) == 0) {
+    file.size = static_cast<std::int64_t>(info.st_size);
+    file.mtime_ns = std::int64_t{info.st_mtim.tv_sec} * 1000000000 + info.st_mtim.tv_nsec;
+  }
+  return file;
+}
+
+std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record)
+{
+  auto warnings = remove_installed_files(root, record.files);
+  for (const auto& displaced : record.displaced) {
+    std::error_code ec;
+    const fs::path original = root(displaced.original);
+    if (!fs::exists(root(displaced.backup), ec)) {
+      continue;
+    }
+    if (fs::exists(fs::symlink_status(original, ec))) {
+      warnings.push_back(fmt::format("did not restore {}: something else is there now (the original is kept in {})",
+                                     original.string(), root(displaced.backup).string()));
+      continue;
+    }
+    if (auto moved = move_file(root(displaced.backup), original, 0644); !moved) {
+      warnings.push_back(moved.error());
+    }
+  }
+  return warnings;
 }
 
 bool files_intact(const Root& root, const std::vector<InstalledFile>& files)

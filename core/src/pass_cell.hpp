@@ -7,12 +7,14 @@
 #include "kmodsync/dkms_spec.hpp"
 #include "kmodsync/engine.hpp"
 #include "kmodsync/input_key.hpp"
+#include "kmodsync/install.hpp"
 #include "kmodsync/kernel.hpp"
 #include "kmodsync/module_source.hpp"
 #include "kmodsync/state.hpp"
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,8 +42,26 @@ struct PassPlan
   std::vector<ModuleSource> sources;
   std::vector<PassCell> cells;
   ToolVersions tools;
-  std::string distribution;
+  InstallSettings install;
 };
+
+// How this pass finishes modules: the config, and the signing key the settings point at.
+struct InstallSetup
+{
+  InstallSettings settings;
+  std::optional<SigningKey> key;
+  unsigned jobs = 0; // from the config, when the command line gave none
+};
+
+// Loads kmodsync.conf / framework.conf and the signing key: the configured one, else
+// kmodsync's default pair, else DKMS's (/var/lib/dkms/mok.*). When none exists and a kernel
+// in scope has CONFIG_MODULE_SIG_FORCE, the default pair is generated (and said so).
+Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Reporter& reporter);
+
+// Undoes what a killed pass left: files placed under a journal entry (state.pending) are
+// adopted into their cells when they are intact, and temporary files of atomic writes are
+// removed. Returns true if the state changed.
+bool repair_after_crash(const Root& root, State& state);
 
 // "lime-forensics-1.9.1-5" -> {"lime-forensics", "1.9.1-5"}: split before the first
 // "-<digit>". Used to label a source whose dkms.conf cannot be read.
@@ -49,6 +69,6 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
 
 // Discovers, evaluates and plans every cell in scope. Cells that need no build get their
 // final report here.
-Expected<PassPlan> plan_pass(const PassOptions& options, State& state);
+Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install);
 
 } // namespace kmodsync::detail

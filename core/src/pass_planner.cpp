@@ -117,7 +117,7 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
   return {dir_name, ""};
 }
 
-Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
+Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install)
 {
   const StatePaths paths(options.root);
   PassPlan plan;
@@ -139,7 +139,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
     }
   }
   plan.sources = discover_module_sources(options.root, state.registered);
-  plan.distribution = detect_distribution(options.root);
+  plan.install = std::move(install);
   const auto filters = parse_filters(options.modules);
 
   std::vector<PassCell> candidates;
@@ -229,7 +229,8 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state)
       plan.tools = probe_tool_versions();
       tools_known = true;
     }
-    cell.input_key = compute_input_key(source_hash, spec, *cell.kernel, plan.tools);
+    cell.input_key = compute_input_key(source_hash, spec, *cell.kernel, plan.tools,
+                                       install_fingerprint(plan.install, *cell.kernel));
     const CellRecord* record = state.find(cell.module, cell.version, cell.kernel->release);
     if (record && record->input_key == cell.input_key) {
       if (record->outcome == Outcome::installed && files_intact(options.root, record->files)) {

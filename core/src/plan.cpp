@@ -45,6 +45,9 @@ std::optional<std::string> exclusion_reason(const ModuleSpec& spec, const Kernel
   if (!spec.build_exclusive_arch.empty() && !bash_regex_match(kernel.arch, spec.build_exclusive_arch)) {
     return fmt::format("BUILD_EXCLUSIVE_ARCH=\"{}\" does not match {}", spec.build_exclusive_arch, kernel.arch);
   }
+  if (!spec.obsolete_by.empty() && compare_versions(kernel.release, spec.obsolete_by) >= 0) {
+    return fmt::format("OBSOLETE_BY=\"{}\": {} has the module built in", spec.obsolete_by, kernel.release);
+  }
   // As DKMS: only checked when the kernel has a .config at all.
   if (!spec.build_exclusive_config.empty() && !kernel.config.empty()) {
     for (const auto& option : util::split_words(spec.build_exclusive_config)) {

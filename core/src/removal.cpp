@@ -3,10 +3,12 @@
 
 #include "pass_cell.hpp"
 
+#include "kmodsync/config.hpp"
 #include "kmodsync/dkms_conf.hpp"
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/lock.hpp"
+#include "kmodsync/signing.hpp"
 #include "kmodsync/state.hpp"
 
 #include <algorithm>
@@ -39,7 +41,7 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
         return false;
       }
       known = true;
-      for (auto& warning : remove_installed_files(root, record.files)) {
+      for (auto& warning : uninstall_cell(root, record)) {
         warnings.push_back(std::move(warning));
       }
       if (!record.files.empty()) {
@@ -65,6 +67,76 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
     return warnings;
   } catch (const std::exception& e) {
     return error("internal error while removing {}/{}: {}", name, version, e.what());
+  }
+}
+
+Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::string& kernel)
+{
+  try {
+    if (kernel.empty() || kernel.find('/') != std::string::npos || kernel == "." || kernel == "..") {
+      return error("\"{}\" is not a kernel release", kernel);
+    }
+    const StatePaths paths(root);
+    if (auto made = util::ensure_directory(paths.dir); !made) {
+      return std::unexpected(made.error());
+    }
+    auto lock = FileLock::acquire(paths.lock_file);
+    if (!lock) {
+      return std::unexpected(lock.error());
+    }
+    auto state = State::load(paths.state_file);
+    if (!state) {
+      return std::unexpected(state.error());
+    }
+    std::vector<std::string> warnings;
+    std::erase_if(state->cells, [&](const CellRecord& record) {
+      if (record.kernel != kernel) {
+        return false;
+      }
+      for (auto& warning : uninstall_cell(root, record)) {
+        warnings.push_back(std::move(warning));
+      }
+      return true;
+    });
+    for (const auto& dir : {paths.build_dir / kernel, paths.log_dir / kernel, paths.dir / "displaced" / kernel}) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+    state->depmod_pending.insert(kernel);
+    if (auto saved = state->save(paths.state_file); !saved) {
+      return std::unexpected(saved.error());
+    }
+    if (auto kernels = discover_kernels(root)) {
+      run_pending_depmods(root, *state, *kernels, warnings);
+      if (auto saved = state->save(paths.state_file); !saved) {
+        warnings.push_back(saved.error());
+      }
+    }
+    return warnings;
+  } catch (const std::exception& e) {
+    return error("internal error while removing kernel {}: {}", kernel, e.what());
+  }
+}
+
+Expected<std::string> make_signing_key(const Root& root)
+{
+  try {
+    auto config = Config::load(root);
+    if (!config) {
+      return std::unexpected(config.error());
+    }
+    const std::string key = config->signing_key.empty() ? k_default_signing_key : config->signing_key;
+    const std::string certificate =
+      config->signing_certificate.empty() ? k_default_signing_certificate : config->signing_certificate;
+    if (fs::exists(root(key)) && fs::exists(root(certificate))) {
+      return error("{} and {} exist already: nothing to do", root(key).string(), root(certificate).string());
+    }
+    if (auto made = generate_signing_key(root(key), root(certificate), "kmodsync module signing key"); !made) {
+      return std::unexpected(made.error());
+    }
+    return root(certificate).string();
+  } catch (const std::exception& e) {
+    return error("internal error while making a signing key: {}", e.what());
   }
 }
 

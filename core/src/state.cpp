@@ -28,12 +28,49 @@ Outcome outcome_from(const std::string& text)
   return Outcome::skipped;
 }
 
+json files_json(const std::vector<InstalledFile>& files)
+{
+  json array = json::array();
+  for (const auto& file : files) {
+    array.push_back({{"path", file.path}, {"sha256", file.sha256}, {"size", file.size}, {"mtime_ns", file.mtime_ns}});
+  }
+  return array;
+}
+
+json displaced_json(const std::vector<DisplacedFile>& displaced)
+{
+  json array = json::array();
+  for (const auto& file : displaced) {
+    array.push_back({{"original", file.original}, {"backup", file.backup}, {"sha256", file.sha256}});
+  }
+  return array;
+}
+
+std::vector<InstalledFile> files_from(const json& array)
+{
+  std::vector<InstalledFile> files;
+  for (const auto& file : array) {
+    files.push_back({file.at("path").get<std::string>(),
+                     file.at("sha256").get<std::string>(),
+                     file.value("size", std::int64_t{0}),
+                     file.value("mtime_ns", std::int64_t{0})});
+  }
+  return files;
+}
+
+std::vector<DisplacedFile> displaced_from(const json& array)
+{
+  std::vector<DisplacedFile> displaced;
+  for (const auto& file : array) {
+    displaced.push_back({file.at("original").get<std::string>(), file.at("backup").get<std::string>(),
+                         file.at("sha256").get<std::string>()});
+  }
+  return displaced;
+}
+
 json to_json(const CellRecord& record)
 {
-  json files = json::array();
-  for (const auto& file : record.files) {
-    files.push_back({{"path", file.path}, {"sha256", file.sha256}, {"size", file.size}, {"mtime_ns", file.mtime_ns}});
-  }
+  const json files = files_json(record.files);
   return {
     {"module", record.module},
     {"version", record.version},
@@ -45,6 +82,7 @@ json to_json(const CellRecord& record)
     {"first_error", record.first_error},
     {"log", record.log},
     {"files", files},
+    {"displaced", displaced_json(record.displaced)},
     {"time", record.time},
   };
 }
@@ -62,12 +100,8 @@ CellRecord record_from(const json& object)
   record.first_error = object.value("first_error", "");
   record.log = object.value("log", "");
   record.time = object.value("time", std::int64_t{0});
-  for (const auto& file : object.value("files", json::array())) {
-    record.files.push_back({file.at("path").get<std::string>(),
-                            file.at("sha256").get<std::string>(),
-                            file.value("size", std::int64_t{0}),
-                            file.value("mtime_ns", std::int64_t{0})});
-  }
+  record.files = files_from(object.value("files", json::array()));
+  record.displaced = displaced_from(object.value("displaced", json::array()));
   return record;
 }
 
@@ -134,8 +168,13 @@ Expected<State> State::load(const fs::path& file)
     state.registered = document.value("registered", std::vector<std::string>{});
     const auto removed = document.value("removed", std::vector<std::string>{});
     state.removed.insert(removed.begin(), removed.end());
-    const auto pending = document.value("depmod_pending", std::vector<std::string>{});
-    state.depmod_pending.insert(pending.begin(), pending.end());
+    const auto depmod = document.value("depmod_pending", std::vector<std::string>{});
+    state.depmod_pending.insert(depmod.begin(), depmod.end());
+    for (const auto& change : document.value("pending", json::array())) {
+      state.pending.push_back({change.at("module").get<std::string>(), change.at("version").get<std::string>(),
+                               change.at("kernel").get<std::string>(), files_from(change.value("files", json::array())),
+                               displaced_from(change.value("displaced", json::array()))});
+    }
     return state;
   } catch (const json::exception& e) {
     return error("{}: corrupt state file: {}", file.string(), e.what());
@@ -152,12 +191,21 @@ Expected<void> State::save(const fs::path& file) const
   for (const auto& record : sorted) {
     cells_json.push_back(to_json(record));
   }
+  json pending_json = json::array();
+  for (const auto& change : pending) {
+    pending_json.push_back({{"module", change.module},
+                            {"version", change.version},
+                            {"kernel", change.kernel},
+                            {"files", files_json(change.files)},
+                            {"displaced", displaced_json(change.displaced)}});
+  }
   const json document = {
     {"format", k_format},
     {"cells", cells_json},
     {"registered", registered},
     {"removed", std::vector<std::string>(removed.begin(), removed.end())},
     {"depmod_pending", std::vector<std::string>(depmod_pending.begin(), depmod_pending.end())},
+    {"pending", pending_json},
   };
   if (auto made = util::ensure_directory(file.parent_path()); !made) {
     return made;

@@ -20,6 +20,7 @@ struct PassOptions
   unsigned jobs = 0;                 // 0: number of CPUs
   bool dry_run = false;              // plan and report only; nothing is written
   bool retry = false;                // rebuild known failures
+  bool force = false;                // install over modules of a newer version
   std::chrono::milliseconds build_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds conf_timeout{std::chrono::seconds(10)};
 };
@@ -79,6 +80,15 @@ Expected<PassReport> run_pass(const PassOptions& options, Reporter& reporter);
 Expected<std::vector<std::string>> remove_module(const Root& root,
                                                  const std::string& name,
                                                  const std::string& version);
+
+// Drops every cell of kernel KV (as a package manager removing that kernel asks): uninstalls
+// the files kmodsync recorded for it, puts back what they displaced, removes its build
+// trees and logs, and runs depmod if the kernel's directory is still there. Returns warnings.
+Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::string& kernel);
+
+// Creates the module signing key pair at kmodsync's default paths (or the configured
+// ones) unless they exist. Returns the certificate's path.
+Expected<std::string> make_signing_key(const Root& root);
 
 // Registers a source directory (it must have a dkms.conf) and lifts a previous removal of
 // its NAME/VERSION. Returns "NAME/VERSION".

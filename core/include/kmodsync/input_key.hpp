@@ -25,10 +25,12 @@ Expected<std::string> hash_source_tree(const std::filesystem::path& dir);
 
 // A cell's input key: what its result depends on. Same key, same result, so a cell whose
 // key matches its record is up to date, and a failure is not retried.
+// `install_fingerprint` covers how modules are finished (signer, compression, location).
 std::string compute_input_key(const std::string& source_hash,
                               const ModuleSpec& spec,
                               const Kernel& kernel,
-                              const ToolVersions& tools);
+                              const ToolVersions& tools,
+                              const std::string& install_fingerprint);
 
 // The evaluated spec as canonical JSON text (for keys and reports).
 std::string spec_to_json(const ModuleSpec& spec);

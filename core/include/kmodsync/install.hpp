@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "kmodsync/compression.hpp"
 #include "kmodsync/dkms_spec.hpp"
 #include "kmodsync/expected.hpp"
 #include "kmodsync/kernel.hpp"
 #include "kmodsync/root.hpp"
+#include "kmodsync/signing.hpp"
 #include "kmodsync/state.hpp"
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,23 +24,75 @@ std::string detect_distribution(const Root& root);
 // Relative to the kernel's modules directory.
 std::string install_location(const std::string& distribution, const std::string& dest_location);
 
-// Verifies (libkmod: vermagic, name), strips (STRIP) and places every built module of a
-// cell atomically, then removes files of `previous` that the new set no longer has (only
-// when they are still the files recorded). Returns what is now installed.
-Expected<std::vector<InstalledFile>> install_modules(const Root& root,
-                                                     const std::string& distribution,
-                                                     const ModuleSpec& spec,
-                                                     const Kernel& kernel,
-                                                     const std::vector<std::filesystem::path>& built,
-                                                     const std::vector<InstalledFile>& previous);
+// How modules are finished before they are placed; the same for every cell of a pass.
+struct InstallSettings
+{
+  Root root{"/"};
+  std::string distribution;
+  const SigningKey* key = nullptr;   // null: modules are not signed
+  std::string key_identity;          // hash of the certificate, or "unsigned" (part of input keys)
+  std::string signing_hash;          // empty: the kernel's CONFIG_MODULE_SIG_HASH, else sha256
+  std::string compression = "auto";
+  bool force = false;                // install over newer modules too
+};
+
+// What the settings mean for one kernel, as a string for the cells' input keys.
+std::string install_fingerprint(const InstallSettings& settings, const Kernel& kernel);
+
+// One finished module, in memory, ready to be placed.
+struct PreparedModule
+{
+  std::filesystem::path dest;  // inside the root
+  std::string content;
+  std::string sha256;
+};
+
+struct PreparedInstall
+{
+  std::vector<PreparedModule> modules;
+  // Set when a module of a newer version already serves this kernel and the cell must not
+  // install over it (DKMS's "obsolete" check): the reason, naming both versions.
+  std::string obsolete_reason;
+};
+
+// Verifies each built module (libkmod: vermagic, name), strips it (STRIP), signs it,
+// compresses it as the kernel's own modules are, and checks that no module of the same
+// name and a newer `version` is installed for the kernel outside `ours` (paths kmodsync
+// recorded). Writes nothing under the root.
+Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
+                                          const ModuleSpec& spec,
+                                          const Kernel& kernel,
+                                          const std::vector<std::filesystem::path>& built,
+                                          const std::set<std::string>& ours);
+
+// What place_modules will write and move, known before it touches anything, so the caller
+// can journal it first.
+PendingChange plan_placement(const Root& root,
+                             const PreparedInstall& prepared,
+                             const std::string& kernel,
+                             const std::set<std::string>& ours);
+
+// Places the prepared modules atomically. A file at a destination that kmodsync did not
+// write is first moved aside (as `change.displaced` says) so it can be put back. Then the
+// files of `previous` the new set no longer has are removed (only when unchanged).
+Expected<void> place_modules(const Root& root,
+                             const PreparedInstall& prepared,
+                             const PendingChange& change,
+                             const std::vector<InstalledFile>& previous);
+
+// The file as recorded after placing it: its size and mtime filled in from the disk.
+InstalledFile with_stat(const Root& root, InstalledFile file);
 
 // Whether every recorded file is still there with its recorded hash.
 bool files_intact(const Root& root, const std::vector<InstalledFile>& files);
 
 // Removes recorded files that still have their recorded hash; a file changed since is
 // left alone and named in the returned warnings.
-std::vector<std::string> remove_installed_files(const Root& root,
-                                                const std::vector<InstalledFile>& files);
+std::vector<std::string> remove_installed_files(const Root& root, const std::vector<InstalledFile>& files);
+
+// Uninstalls a cell: its files as remove_installed_files does, then puts displaced
+// originals back where they were. Returns warnings.
+std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record);
 
 // `depmod -a -b ROOT KV` (plain `depmod -a KV` on the host root). depmod only looks in
 // ROOT/lib/modules, so a kernel found elsewhere (usr/lib/modules without the usual

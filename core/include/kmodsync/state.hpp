@@ -33,6 +33,15 @@ struct InstalledFile
   std::int64_t mtime_ns = 0;
 };
 
+// A file that stood where kmodsync installs and that kmodsync did not write: kept aside
+// and put back when kmodsync's module goes.
+struct DisplacedFile
+{
+  std::string original;  // absolute on the managed system
+  std::string backup;    // absolute on the managed system, under /var/lib/kmodsync/displaced
+  std::string sha256;
+};
+
 enum class Outcome { installed, failed, skipped };
 const char* to_string(Outcome outcome);
 
@@ -49,7 +58,19 @@ struct CellRecord
   std::string first_error; // first compiler error line of a failed build
   std::string log;         // absolute on the managed system
   std::vector<InstalledFile> files;
+  std::vector<DisplacedFile> displaced;
   std::int64_t time = 0;   // Unix time of the outcome
+};
+
+// An install about to happen, written to the state before the file is placed: a pass
+// killed in between leaves a file the next pass can still recognise as its own.
+struct PendingChange
+{
+  std::string module;
+  std::string version;
+  std::string kernel;
+  std::vector<InstalledFile> files;
+  std::vector<DisplacedFile> displaced;
 };
 
 struct State
@@ -62,6 +83,7 @@ struct State
   // Kernels whose modules changed and that still need depmod: recorded before the change
   // is made, so a pass killed before depmod leaves the work to the next one.
   std::set<std::string> depmod_pending;
+  std::vector<PendingChange> pending;
 
   CellRecord* find(const std::string& module, const std::string& version, const std::string& kernel);
   // Inserts or replaces the record of the same cell.

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "kmodsync/expected.hpp"
+#include "kmodsync/root.hpp"
+
+#include <string>
+
+namespace kmodsync {
+
+// kmodsync's settings: ROOT/etc/kmodsync/kmodsync.conf (`key = value` lines, `#`
+// comments), falling back for what it does not set to DKMS's
+// /etc/dkms/framework.conf and framework.conf.d/*.conf (mok_signing_key,
+// mok_certificate, parallel_jobs), so a system switching from DKMS keeps its key.
+struct Config
+{
+  // Paths as seen on the managed system. Empty: no key configured.
+  std::string signing_key;
+  std::string signing_certificate;
+  // Where a setting came from, for messages ("/etc/kmodsync/kmodsync.conf:3").
+  std::string signing_origin;
+  std::string signing_hash;           // empty: the kernel's CONFIG_MODULE_SIG_HASH, else sha256
+  std::string compression = "auto";   // auto (as the kernel's own modules) | none | xz | zstd | gzip
+  std::string initramfs = "auto";     // auto | never
+  unsigned jobs = 0;                  // 0: number of CPUs
+
+  // An unknown key, a malformed line or a bad value is an error naming the file and line.
+  static Expected<Config> load(const Root& root);
+};
+
+// Default places of the key pair that `kmodsync keygen` creates.
+inline constexpr const char* k_default_signing_key = "/var/lib/kmodsync/signing.key";
+inline constexpr const char* k_default_signing_certificate = "/var/lib/kmodsync/signing.crt";
+// DKMS's defaults: used when they exist, so modules keep the key already enrolled with MOK.
+inline constexpr const char* k_dkms_signing_key = "/var/lib/dkms/mok.key";
+inline constexpr const char* k_dkms_signing_certificate = "/var/lib/dkms/mok.pub";
+
+} // namespace kmodsync

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kmodsync/config.hpp"
+
+#include "kmodsync/file_util.hpp"
+#include "kmodsync/string_util.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <map>
+#include <vector>
+
+namespace kmodsync {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Setting
+{
+  std::string value;
+  std::string origin; // "file:line"
+};
+
+std::string unquote(std::string_view value)
+{
+  value = util::trim(value);
+  if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+    value = value.substr(1, value.size() - 2);
+  }
+  return std::string(value);
+}
+
+// `key = value` / `key="value"` lines. framework.conf is bash, but the settings that
+// matter here are plain assignments; anything else in it is not ours to read.
+Expected<std::map<std::string, Setting>> parse_settings(const fs::path& file,
+                                                        const std::string& shown_name,
+                                                        bool strict)
+{
+  std::map<std::string, Setting> settings;
+  auto text = util::read_file(file);
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  int number = 0;
+  for (const auto& raw : util::split_lines(*text)) {
+    ++number;
+    const std::string_view line = util::trim(raw);
+    if (line.empty() || line.front() == '#') {
+      continue;
+    }
+    const auto equals = line.find('=');
+    const std::string key(util::trim(line.substr(0, equals == std::string_view::npos ? 0 : equals)));
+    const bool plain_key = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (equals == std::string_view::npos || !plain_key) {
+      if (strict) {
+        return error("{}:{}: expected `key = value`, got \"{}\"", shown_name, number, line);
+      }
+      continue;
+    }
+    settings[key] = {unquote(line.substr(equals + 1)), fmt::format("{}:{}", shown_name, number)};
+  }
+  return settings;
+}
+
+bool one_of(const std::string& value, std::initializer_list<const char*> choices)
+{
+  return std::any_of(choices.begin(), choices.end(), [&](const char* choice) { return value == choice; });
+}
+
+} // namespace
+
+Expected<Config> Config::load(const Root& root)
+{
+  Config config;
+  std::error_code ec;
+
+  // DKMS's framework files first, so kmodsync.conf overrides them.
+  std::vector<fs::path> framework = {root("/etc/dkms/framework.conf")};
+  if (fs::is_directory(root("/etc/dkms/framework.conf.d"), ec)) {
+    std::vector<fs::path> extra;
+    for (const auto& entry : fs::directory_iterator(root("/etc/dkms/framework.conf.d"), ec)) {
+      if (entry.path().extension() == ".conf") {
+        extra.push_back(entry.path());
+      }
+    }
+    std::sort(extra.begin(), extra.end());
+    framework.insert(framework.end(), extra.begin(), extra.end());
+  }
+  for (const auto& file : framework) {
+    if (!fs::is_regular_file(file, ec)) {
+      continue;
+    }
+    auto settings = parse_settings(file, root.managed(file), false);
+    if (!settings) {
+      return std::unexpected(settings.error());
+    }
+    if (settings->contains("mok_signing_key")) {
+      config.signing_key = (*settings)["mok_signing_key"].value;
+      config.signing_origin = (*settings)["mok_signing_key"].origin;
+    }
+    if (settings->contains("mok_certificate")) {
+      config.signing_certificate = (*settings)["mok_certificate"].value;
+    }
+    if (settings->contains("parallel_jobs")) {
+      const std::string& jobs = (*settings)["parallel_jobs"].value;
+      std::from_chars(jobs.data(), jobs.data() + jobs.size(), config.jobs);
+    }
+  }
+
+  const fs::path own = root("/etc/kmodsync/kmodsync.conf");
+  if (fs::is_regular_file(own, ec)) {
+    const std::string shown = root.managed(own);
+    auto settings = parse_settings(own, shown, true);
+    if (!settings) {
+      return std::unexpected(settings.error());
+    }
+    for (const auto& [key, setting] : *settings) {
+      const std::string& value = setting.value;
+      if (key == "signing_key") {
+        config.signing_key = value;
+        config.signing_origin = setting.origin;
+      } else if (key == "signing_certificate") {
+        config.signing_certificate = value;
+      } else if (key == "signing_hash") {
+        if (!one_of(value, {"sha256", "sha384", "sha512", "sha224", "sha1"})) {
+          return error("{}: signing_hash must be sha256, sha384, sha512, sha224 or sha1, not \"{}\"", setting.origin, value);
+        }
+        config.signing_hash = value;
+      } else if (key == "compression") {
+        if (!one_of(value, {"auto", "none", "xz", "zstd", "gzip"})) {
+          return error("{}: compression must be auto, none, xz, zstd or gzip, not \"{}\"", setting.origin, value);
+        }
+        config.compression = value;
+      } else if (key == "initramfs") {
+        if (!one_of(value, {"auto", "never"})) {
+          return error("{}: initramfs must be auto or never, not \"{}\"", setting.origin, value);
+        }
+        config.initramfs = value;
+      } else if (key == "jobs") {
+        unsigned jobs = 0;
+        const auto parsed = std::from_chars(value.data(), value.data() + value.size(), jobs);
+        if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size()) {
+          return error("{}: jobs must be a number, not \"{}\"", setting.origin, value);
+        }
+        config.jobs = jobs;
+      } else {
+        return error("{}: unknown setting \"{}\"", setting.origin, key);
+      }
+    }
+  }
+  if (config.signing_key.empty() != config.signing_certificate.empty()) {
+    return error("{}: a signing key needs a certificate and a certificate a key (set both)",
+                 config.signing_origin.empty() ? root.managed(own) : config.signing_origin);
+  }
+  return config;
+}
+
+} // namespace kmodsync

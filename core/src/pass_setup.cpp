@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "pass_cell.hpp"
+
+#include "kmodsync/config.hpp"
+#include "kmodsync/hash.hpp"
+#include "kmodsync/log.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace kmodsync::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool any_kernel_forces_signatures(const PassOptions& options)
+{
+  auto kernels = discover_kernels(options.root);
+  if (!kernels) {
+    return false;
+  }
+  return std::any_of(kernels->begin(), kernels->end(), [&](const Kernel& kernel) {
+    const bool in_scope = options.kernels.empty()
+                          || std::find(options.kernels.begin(), options.kernels.end(), kernel.release)
+                               != options.kernels.end();
+    return in_scope && kernel.config_enabled("CONFIG_MODULE_SIG_FORCE");
+  });
+}
+
+// The temporary name AtomicFile gives: "<target>.kmodsync-XXXXXX".
+bool is_atomic_temp(const std::string& name)
+{
+  const auto at = name.rfind(".kmodsync-");
+  return at != std::string::npos && name.size() - at == 16;
+}
+
+void remove_temp_files_under(const fs::path& dir)
+{
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return;
+  }
+  std::vector<fs::path> leftovers;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      break;
+    }
+    if (it->is_regular_file(ec) && is_atomic_temp(it->path().filename().string())) {
+      leftovers.push_back(it->path());
+    }
+  }
+  for (const auto& path : leftovers) {
+    LOG("removing {}, left by a pass that was killed", path.string());
+    fs::remove(path, ec);
+  }
+}
+
+} // namespace
+
+Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Reporter& reporter)
+{
+  auto config = Config::load(options.root);
+  if (!config) {
+    return std::unexpected(config.error());
+  }
+  setup.jobs = config->jobs;
+  setup.settings.root = options.root;
+  setup.settings.distribution = detect_distribution(options.root);
+  setup.settings.signing_hash = config->signing_hash;
+  setup.settings.compression = config->compression;
+  setup.settings.force = options.force;
+  setup.settings.key_identity = "unsigned";
+
+  std::string key = config->signing_key;
+  std::string certificate = config->signing_certificate;
+  const auto pair_exists = [&](const char* k, const char* c) {
+    return access(options.root(k).c_str(), F_OK) == 0 && access(options.root(c).c_str(), F_OK) == 0;
+  };
+  if (key.empty() && pair_exists(k_default_signing_key, k_default_signing_certificate)) {
+    key = k_default_signing_key;
+    certificate = k_default_signing_certificate;
+  } else if (key.empty() && pair_exists(k_dkms_signing_key, k_dkms_signing_certificate)) {
+    key = k_dkms_signing_key;
+    certificate = k_dkms_signing_certificate;
+  }
+  if (key.empty() && !options.dry_run && any_kernel_forces_signatures(options)) {
+    key = k_default_signing_key;
+    certificate = k_default_signing_certificate;
+    if (auto made = generate_signing_key(options.root(key), options.root(certificate), "kmodsync module signing key");
+        !made) {
+      return error("a kernel requires signed modules (CONFIG_MODULE_SIG_FORCE) and no key could be made: {}",
+                   made.error());
+    }
+    reporter.note(fmt::format("a kernel requires signed modules: generated {} and {}; enroll the certificate "
+                              "(mokutil --import {}) for Secure Boot",
+                              key, certificate, certificate));
+  }
+  if (key.empty()) {
+    return {};
+  }
+  auto loaded = SigningKey::load(options.root(key), options.root(certificate));
+  if (!loaded) {
+    return std::unexpected(config->signing_origin.empty() ? loaded.error()
+                                                          : config->signing_origin + ": " + loaded.error());
+  }
+  setup.key = std::move(*loaded);
+  setup.settings.key = &*setup.key;
+  auto identity = sha256_file(options.root(certificate));
+  setup.settings.key_identity = identity ? *identity : certificate;
+  return {};
+}
+
+bool repair_after_crash(const Root& root, State& state)
+{
+  bool changed = false;
+  for (const auto& change : state.pending) {
+    CellRecord* record = state.find(change.module, change.version, change.kernel);
+    if (!record) {
+      CellRecord fresh;
+      fresh.module = change.module;
+      fresh.version = change.version;
+      fresh.kernel = change.kernel;
+      fresh.outcome = Outcome::installed;
+      fresh.reason = "adopted after an interrupted pass";
+      state.put(fresh);
+      record = state.find(change.module, change.version, change.kernel);
+    }
+    for (const auto& file : change.files) {
+      const bool recorded = std::any_of(record->files.begin(), record->files.end(),
+                                        [&](const InstalledFile& f) { return f.path == file.path; });
+      auto hash = sha256_file(root(file.path));
+      if (!recorded && hash && *hash == file.sha256) {
+        // The record's input key is the old one, so the cell is rebuilt; the file is ours.
+        std::erase_if(record->files, [&](const InstalledFile& f) { return f.path == file.path; });
+        record->files.push_back(with_stat(root, file));
+      }
+    }
+    for (const auto& displaced : change.displaced) {
+      const bool recorded = std::any_of(record->displaced.begin(), record->displaced.end(),
+                                        [&](const DisplacedFile& d) { return d.original == displaced.original; });
+      if (!recorded && access(root(displaced.backup).c_str(), F_OK) == 0) {
+        record->displaced.push_back(displaced);
+      }
+    }
+    changed = true;
+  }
+  state.pending.clear();
+  for (const char* base : {"/usr/lib/modules", "/lib/modules"}) {
+    std::error_code ec;
+    if (!fs::is_directory(root(base), ec)) {
+      continue;
+    }
+    for (const auto& kernel : fs::directory_iterator(root(base), ec)) {
+      remove_temp_files_under(kernel.path() / "updates");
+      remove_temp_files_under(kernel.path() / "extra");
+    }
+  }
+  remove_temp_files_under(StatePaths(root).dir);
+  return changed;
+}
+
+} // namespace kmodsync::detail
