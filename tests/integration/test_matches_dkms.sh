@@ -64,7 +64,7 @@ while IFS=$'\t' read -r module version kernel status; do
       fi
       for built in $(jq -r --arg m "$module" --arg k "$kernel" \
           '.cells[] | select(.module == $m and .kernel == $k) | .files[].path' <("$KMODSYNC" --root "$R" status --json)); do
-        name=$(basename "$built" .ko)
+        name=$(basename "$built"); name=${name%%.ko*}
         theirs=$(dkms_module_file "$kernel" "$name")
         if [ -z "$theirs" ]; then
           fail "$label: DKMS has no $name.ko"

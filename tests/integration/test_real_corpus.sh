@@ -19,14 +19,17 @@ echo "== first pass"
 "$KMODSYNC" --root "$R" sync -j 2 --json >"$WORK/pass1.json"
 check_eq "first pass exits 1 (some cells fail)" 1 $?
 
-installed_ko() { echo "$R/usr/lib/modules/$1/updates/dkms/$2.ko"; }
+# The kernel's own compression decides the suffix: none for 6.1.0-55, xz for 6.12.
+suffix_of() { if [ "$1" = "$K2" ]; then echo .ko.xz; else echo .ko; fi; }
+installed_ko() { echo "$R/usr/lib/modules/$1/updates/dkms/$2$(suffix_of "$1")"; }
 for kv in "$K1" "$K2"; do
   check_eq "acpi-call installed on $kv" installed "$(cell_field "$WORK/pass1.json" acpi-call "$kv" status)"
   ko=$(installed_ko "$kv" acpi_call)
   check "acpi_call.ko is in updates/dkms of $kv" test -f "$ko"
   check_eq "acpi_call.ko vermagic is $kv" "$kv" "$(modinfo -F vermagic "$ko" | cut -d' ' -f1)"
   check_eq "acpi_call.ko module name" acpi_call "$(modinfo -F name "$ko")"
-  check "depmod indexed acpi_call.ko for $kv" grep -q '^updates/dkms/acpi_call.ko:' "$R/usr/lib/modules/$kv/modules.dep"
+  check "depmod indexed acpi_call$(suffix_of "$kv") for $kv" \
+    grep -q "^updates/dkms/acpi_call$(suffix_of "$kv"):" "$R/usr/lib/modules/$kv/modules.dep"
   check_eq "lime-forensics skipped on $kv" skipped "$(cell_field "$WORK/pass1.json" lime-forensics "$kv" status)"
   check "lime-forensics skip reason names AUTOINSTALL on $kv" \
     grep -q AUTOINSTALL <<<"$(cell_field "$WORK/pass1.json" lime-forensics "$kv" reason)"
@@ -54,6 +57,9 @@ for name in razerkbd razermouse razerkraken razeraccessory; do
 done
 check_eq "nothing written on the host" "$host_updates_before" "$(ls -d /lib/modules/$K1/updates /var/lib/kmodsync 2>/dev/null)"
 check "no temporary files left in updates/dkms" test -z "$(find "$R/usr/lib/modules" -name '*.kmodsync-*')"
+check "6.12's module is xz-compressed with a CRC32 check, as its kernel's are" \
+  bash -c "xz --robot --list '$(installed_ko "$K2" acpi_call)' | grep -q CRC32"
+check "no key configured, so nothing is signed" bash -c "! modinfo -F signer '$(installed_ko "$K1" vpoll)' | grep -q ."
 
 echo "== second pass: nothing changed"
 stamp_before=$(stat -c %Y "$(installed_ko "$K1" vpoll)" "$log")
