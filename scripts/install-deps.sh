@@ -12,7 +12,10 @@ build_packages=(
 runtime_packages=(bash kmod binutils patch gcc-12)
 # The real kernels the tests and the demo build against (pinned: see TESTING.md).
 # dkms itself is the reference the tests compare against (tests/integration/test_matches_dkms.sh).
-test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64)
+# qemu, busybox and the 6.12 image boot a module kmodsync built (tests/integration/test_qemu_boot.sh).
+test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64
+               linux-image-6.12.107+deb12-amd64 qemu-system-x86 busybox-static xz-utils zstd
+               openssl cpio libc6-dev)
 bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")
