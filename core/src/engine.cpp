@@ -5,6 +5,7 @@
 
 #include "kmodsync/build_cell.hpp"
 #include "kmodsync/file_util.hpp"
+#include "kmodsync/initramfs.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/jobserver.hpp"
 #include "kmodsync/lock.hpp"
@@ -258,6 +259,13 @@ private:
     const std::lock_guard lock(m_mutex);
     if (result.ok && !obsolete) {
       m_state.depmod_pending.insert(cell.kernel->release);
+      auto& initramfs = m_state.initramfs_pending[cell.kernel->release];
+      for (const auto& name : module_names(record.files)) {
+        initramfs.insert(name);
+      }
+      if (cell.spec->remake_initrd) {
+        initramfs.insert("*");
+      }
       take_over_files(record);
     }
     // A failed placement keeps its journal entry: the next pass adopts what did land.
@@ -396,6 +404,9 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     }
     if (!record.files.empty() && !kernel_gone) {
       touched.insert(record.kernel);
+      for (const auto& name : module_names(record.files)) {
+        state.initramfs_pending[record.kernel].insert(name);
+      }
     }
     CellReport cell;
     cell.module = record.module;
@@ -461,6 +472,8 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     report.cells.push_back(cell.report);
   }
   changed |= run_pending_depmods(options.root, *state, plan->kernels, report.errors);
+  // After depmod: the generators read modules.dep.
+  changed |= settle_initramfs(options.root, *state, plan->kernels, setup.initramfs, report.errors);
   if (changed) {
     if (auto saved = state->save(paths.state_file); !saved) {
       report.errors.push_back(saved.error());

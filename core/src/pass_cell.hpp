@@ -51,6 +51,7 @@ struct InstallSetup
   InstallSettings settings;
   std::optional<SigningKey> key;
   unsigned jobs = 0; // from the config, when the command line gave none
+  bool initramfs = true;
 };
 
 // Loads kmodsync.conf / framework.conf and the signing key: the configured one, else

@@ -6,6 +6,7 @@
 #include "kmodsync/config.hpp"
 #include "kmodsync/dkms_conf.hpp"
 #include "kmodsync/file_util.hpp"
+#include "kmodsync/initramfs.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/lock.hpp"
 #include "kmodsync/signing.hpp"
@@ -46,6 +47,9 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
       }
       if (!record.files.empty()) {
         touched.insert(record.kernel);
+        for (const auto& module : module_names(record.files)) {
+          state->initramfs_pending[record.kernel].insert(module);
+        }
       }
       return true;
     });
@@ -60,6 +64,11 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
     }
     if (auto kernels = discover_kernels(root)) {
       run_pending_depmods(root, *state, *kernels, warnings);
+      auto config = Config::load(root);
+      settle_initramfs(root, *state, *kernels, !config || config->initramfs != "never", warnings);
+      if (auto saved = state->save(paths.state_file); !saved) {
+        warnings.push_back(saved.error());
+      }
     }
     if (auto saved = state->save(paths.state_file); !saved) {
       return std::unexpected(saved.error());

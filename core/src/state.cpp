@@ -170,6 +170,8 @@ Expected<State> State::load(const fs::path& file)
     state.removed.insert(removed.begin(), removed.end());
     const auto depmod = document.value("depmod_pending", std::vector<std::string>{});
     state.depmod_pending.insert(depmod.begin(), depmod.end());
+    state.initramfs_pending =
+      document.value("initramfs_pending", std::map<std::string, std::set<std::string>>{});
     for (const auto& change : document.value("pending", json::array())) {
       state.pending.push_back({change.at("module").get<std::string>(), change.at("version").get<std::string>(),
                                change.at("kernel").get<std::string>(), files_from(change.value("files", json::array())),
@@ -206,6 +208,7 @@ Expected<void> State::save(const fs::path& file) const
     {"removed", std::vector<std::string>(removed.begin(), removed.end())},
     {"depmod_pending", std::vector<std::string>(depmod_pending.begin(), depmod_pending.end())},
     {"pending", pending_json},
+    {"initramfs_pending", initramfs_pending},
   };
   if (auto made = util::ensure_directory(file.parent_path()); !made) {
     return made;

@@ -91,6 +91,7 @@ std::string build_script(const std::string& name,
   }
   script += "printf '__attribute__((section(\".modinfo\"), used)) static const char v[] = \"vermagic=%s SMP mod_unload \";\\n"
             "__attribute__((section(\".modinfo\"), used)) static const char n[] = \"name=" + name + "\";\\n"
+            "__attribute__((section(\".modinfo\"), used)) static const char r[] = \"version=" + version + "\";\\n"
             "int " + name + "_marker = 1;\\n' \"$kv\" > " + name + ".c\n";
   script += "gcc -g -c -o " + name + ".ko " + name + ".c\n";
   return script + traced("end");

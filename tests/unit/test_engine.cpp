@@ -384,3 +384,175 @@ TEST_CASE("a file kmodsync did not write is never removed")
 }
 
 TEST_SUITE_END();
+
+TEST_SUITE_BEGIN("engine.install");
+
+namespace {
+
+// A module kmodsync did not build, placed where a distribution or an admin would put it.
+void place_foreign_module(const FakeSystem& system, const std::string& kernel, const std::string& relative,
+                          const std::string& name, const std::string& version)
+{
+  const fs::path dir = system.traces() / ("foreign-" + name);
+  kmodsync::testing::write_text(dir / "m.c",
+                                "__attribute__((section(\".modinfo\"), used)) static const char v[] = \"vermagic=" + kernel
+                                  + " SMP mod_unload \";\n__attribute__((section(\".modinfo\"), used)) static const "
+                                    "char n[] = \"name=" + name + "\";\n__attribute__((section(\".modinfo\"), used)) "
+                                    "static const char r[] = \"version=" + version + "\";\n");
+  REQUIRE(std::system(("gcc -c -o '" + (dir / "m.ko").string() + "' '" + (dir / "m.c").string() + "'").c_str()) == 0);
+  fs::create_directories((system.root() / "usr/lib/modules" / kernel / relative).parent_path());
+  fs::copy_file(dir / "m.ko", system.root() / "usr/lib/modules" / kernel / relative, fs::copy_options::overwrite_existing);
+}
+
+PassReport sync_with(const FakeSystem& system, bool force)
+{
+  PassOptions options;
+  options.root = Root(system.root());
+  options.force = force;
+  Reporter reporter;
+  auto report = run_pass(options, reporter);
+  REQUIRE_MESSAGE(report.has_value(), (report ? "" : report.error()));
+  return *report;
+}
+
+} // namespace
+
+TEST_CASE("a newer in-tree module is not replaced unless forced")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hello", "1.0");
+  place_foreign_module(system, k1, "kernel/drivers/misc/hello.ko", "hello", "2.0");
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "hello", k1) == CellStatus::skipped);
+  CHECK(cell(report, "hello", k1)->reason.find("newer") != std::string::npos);
+  CHECK_FALSE(fs::exists(system.installed(k1, "hello")));
+
+  const PassReport forced = sync_with(system, true);
+  CHECK(status_of(forced, "hello", k1) == CellStatus::installed);
+  CHECK(fs::exists(system.installed(k1, "hello")));
+}
+
+TEST_CASE("a file kmodsync did not write is moved aside, and put back when the module goes")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hello", "1.0");
+  place_foreign_module(system, k1, "updates/dkms/hello.ko", "hello", "0.5");
+  const std::string original = kmodsync::testing::read_text(system.installed(k1, "hello"));
+  CHECK(status_of(sync(system), "hello", k1) == CellStatus::installed);
+  CHECK(kmodsync::testing::read_text(system.installed(k1, "hello")) != original);
+  CHECK(kmodsync::testing::read_text(system.root() / "var/lib/kmodsync/displaced" / k1 / "usr/lib/modules" / k1
+                                     / "updates/dkms/hello.ko")
+        == original);
+
+  auto removed = remove_module(Root(system.root()), "hello", "1.0");
+  REQUIRE(removed);
+  CHECK(kmodsync::testing::read_text(system.installed(k1, "hello")) == original);
+}
+
+TEST_CASE("kernel-remove drops a kernel's cells and files; OBSOLETE_BY skips newer kernels")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  system.add_module("hello", "1.0");
+  system.add_module("legacy", "1.0", "AUTOINSTALL=yes\nOBSOLETE_BY=\"6.5\"\n");
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "legacy", k1) == CellStatus::installed);
+  CHECK(status_of(report, "legacy", k2) == CellStatus::skipped);
+  CHECK(cell(report, "legacy", k2)->reason.find("OBSOLETE_BY") != std::string::npos);
+
+  auto dropped = remove_kernel(Root(system.root()), k2);
+  REQUIRE(dropped);
+  CHECK_FALSE(fs::exists(system.installed(k2, "hello")));
+  CHECK(fs::exists(system.installed(k1, "hello")));
+  auto state = State::load(StatePaths(Root(system.root())).state_file);
+  REQUIRE(state);
+  CHECK(state->find("hello", "1.0", k2) == nullptr);
+  CHECK(state->find("hello", "1.0", k1) != nullptr);
+}
+
+TEST_CASE("with a key pair, every installed module is signed; a new key re-installs")
+{
+  FakeSystem system;
+  system.add_kernel(k1, "CONFIG_MODULE_SIG_HASH=\"sha512\"\n");
+  system.add_module("hello", "1.0");
+  REQUIRE(make_signing_key(Root(system.root())));
+  CHECK(status_of(sync(system), "hello", k1) == CellStatus::installed);
+  const std::string signer =
+    kmodsync::testing::shell_output("modinfo -F signer '" + system.installed(k1, "hello").string() + "'");
+  CHECK(signer.find("kmodsync module signing key") != std::string::npos);
+  CHECK(kmodsync::testing::shell_output("modinfo -F sig_hashalgo '" + system.installed(k1, "hello").string() + "'")
+          .find("sha512")
+        != std::string::npos);
+  CHECK(status_of(sync(system), "hello", k1) == CellStatus::up_to_date);
+}
+
+TEST_CASE("the initramfs is regenerated once per kernel, only when it holds a changed module or one asks")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_kernel(k2);
+  system.add_module("hello", "1.0");
+  system.add_module("world", "1.0");
+  const fs::path root = system.root();
+  // A tiny system in the root for the chrooted tools: busybox as /bin/sh.
+  fs::create_directories(root / "bin");
+  fs::copy_file("/bin/busybox", root / "bin/busybox");
+  fs::create_symlink("busybox", root / "bin/sh");
+  write_script(root / "usr/sbin/update-initramfs", "#!/bin/sh\necho \"$*\" >> /initramfs-calls\n");
+  // k1's initramfs holds hello; k2's holds nothing of ours.
+  write_script(root / "usr/bin/lsinitramfs",
+               "#!/bin/sh\ncase \"$1\" in *" + k1 + "*) echo usr/lib/modules/" + k1
+                 + "/updates/dkms/hello.ko ;; esac\necho usr/lib/modules/x/kernel/fs/ext4.ko\n");
+  kmodsync::testing::write_text(root / ("boot/initrd.img-" + k1), "fake");
+  kmodsync::testing::write_text(root / ("boot/initrd.img-" + k2), "fake");
+
+  sync(system);
+  CHECK(kmodsync::testing::read_text(root / "initramfs-calls") == "-u -k " + k1 + "\n");
+
+  // Nothing changed: no regeneration.
+  sync(system);
+  CHECK(kmodsync::testing::read_text(root / "initramfs-calls") == "-u -k " + k1 + "\n");
+
+  // A module asking for it (REMAKE_INITRD) regenerates k2's too.
+  system.add_module("early", "1.0", "AUTOINSTALL=yes\nREMAKE_INITRD=yes\n");
+  sync(system);
+  const std::string calls = kmodsync::testing::read_text(root / "initramfs-calls");
+  CHECK(calls.find("-u -k " + k2 + "\n") != std::string::npos);
+  CHECK(std::count(calls.begin(), calls.end(), '\n') == 3);
+}
+
+TEST_CASE("a pass killed after placing a file but before recording it is repaired by the next")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("hello", "1.0");
+  sync(system);
+  const StatePaths paths{Root(system.root())};
+  auto state = State::load(paths.state_file);
+  REQUIRE(state);
+  CellRecord* record = state->find("hello", "1.0", k1);
+  REQUIRE(record);
+  // As the journal leaves it: the change announced, the record still without the file,
+  // and a temporary file of an atomic write that never finished.
+  PendingChange change{"hello", "1.0", k1, record->files, {}};
+  state->pending.push_back(change);
+  record->files.clear();
+  record->input_key = "old";
+  REQUIRE(state->save(paths.state_file));
+  kmodsync::testing::write_text(system.installed(k1, "hello").string() + ".kmodsync-AbC123", "half");
+
+  const PassReport report = sync(system);
+  CHECK(status_of(report, "hello", k1) == CellStatus::installed);
+  auto repaired = State::load(paths.state_file);
+  REQUIRE(repaired);
+  CHECK(repaired->pending.empty());
+  CHECK(repaired->find("hello", "1.0", k1)->files.size() == 1);
+  CHECK_FALSE(fs::exists(system.installed(k1, "hello").string() + ".kmodsync-AbC123"));
+  // The file was recognised as kmodsync's own: nothing was moved aside.
+  CHECK_FALSE(fs::exists(system.root() / "var/lib/kmodsync/displaced"));
+}
+
+TEST_SUITE_END();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -84,6 +85,9 @@ struct State
   // is made, so a pass killed before depmod leaves the work to the next one.
   std::set<std::string> depmod_pending;
   std::vector<PendingChange> pending;
+  // Kernels whose initramfs may need regenerating, with the module names that changed
+  // ("*" when a module asked for it with REMAKE_INITRD). Settled after depmod.
+  std::map<std::string, std::set<std::string>> initramfs_pending;
 
   CellRecord* find(const std::string& module, const std::string& version, const std::string& kernel);
   // Inserts or replaces the record of the same cell.
