@@ -3,6 +3,7 @@
 
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/log.hpp"
+#include "kmodsync/module_info.hpp"
 #include "kmodsync/process.hpp"
 #include "kmodsync/string_util.hpp"
 
@@ -19,18 +20,6 @@ namespace {
 bool executable_in(const Root& root, std::initializer_list<const char*> paths)
 {
   return std::any_of(paths.begin(), paths.end(), [&](const char* path) { return access(root(path).c_str(), X_OK) == 0; });
-}
-
-std::string module_name_of(std::string file_name)
-{
-  for (const char* suffix : {".ko.xz", ".ko.zst", ".ko.gz", ".ko"}) {
-    if (file_name.ends_with(suffix)) {
-      file_name.resize(file_name.size() - std::strlen(suffix));
-      std::replace(file_name.begin(), file_name.end(), '-', '_');
-      return file_name;
-    }
-  }
-  return {};
 }
 
 std::string arch_pkgbase(const Kernel& kernel)
@@ -106,7 +95,7 @@ Expected<bool> InitramfsTool::contains_any(const fs::path& image, const std::set
   for (const auto& line : util::split_lines(*listing)) {
     // lsinitrd prints `ls -l`-like lines: the path is the last word.
     const auto words = util::split_words(line);
-    if (!words.empty() && modules.contains(module_name_of(fs::path(words.back()).filename().string()))) {
+    if (!words.empty() && modules.contains(module_name_of_file(fs::path(words.back()).filename().string()))) {
       return true;
     }
   }
@@ -135,7 +124,7 @@ std::set<std::string> module_names(const std::vector<InstalledFile>& files)
 {
   std::set<std::string> names;
   for (const auto& file : files) {
-    if (auto name = module_name_of(fs::path(file.path).filename().string()); !name.empty()) {
+    if (auto name = module_name_of_file(fs::path(file.path).filename().string()); !name.empty()) {
       names.insert(name);
     }
   }

@@ -92,23 +92,6 @@ std::string install_location(const std::string& distribution, const std::string&
 
 namespace {
 
-std::string kernel_module_name(std::string name)
-{
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
-// "foo.ko.xz" -> "foo"; "" when it is not a module file name.
-std::string module_name_of(const std::string& file_name)
-{
-  for (const char* suffix : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) {
-    if (file_name.ends_with(suffix)) {
-      return kernel_module_name(file_name.substr(0, file_name.size() - std::strlen(suffix)));
-    }
-  }
-  return {};
-}
-
 // Modules named `name` anywhere in the kernel's tree (in-tree, extra, updates), except the
 // files kmodsync owns. Links (build, source) are not followed.
 std::vector<fs::path> modules_named(const Root& root, const Kernel& kernel, const std::string& name,
@@ -121,7 +104,7 @@ std::vector<fs::path> modules_named(const Root& root, const Kernel& kernel, cons
     if (ec) {
       break;
     }
-    if (it->is_regular_file(ec) && module_name_of(it->path().filename().string()) == name
+    if (it->is_regular_file(ec) && module_name_of_file(it->path().filename().string()) == name
         && !ours.contains(root.managed(it->path()))) {
       found.push_back(it->path());
     }

@@ -10,15 +10,21 @@
 
 namespace kmodsync {
 
-namespace {
-
-std::string kernel_name(std::string name)
+std::string kernel_module_name(std::string name)
 {
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
 }
 
-} // namespace
+std::string module_name_of_file(const std::string& file_name)
+{
+  for (const std::string_view suffix : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) {
+    if (file_name.ends_with(suffix)) {
+      return kernel_module_name(file_name.substr(0, file_name.size() - suffix.size()));
+    }
+  }
+  return {};
+}
 
 Expected<ModuleInfo> read_module_info(const std::filesystem::path& ko)
 {
@@ -71,7 +77,7 @@ Expected<ModuleInfo> verify_module(const std::filesystem::path& ko,
     return error("{} was built for another kernel: vermagic \"{}\" is not for {}",
                  ko.string(), info->vermagic, kernel_release);
   }
-  if (kernel_name(info->name) != kernel_name(expected_name)) {
+  if (kernel_module_name(info->name) != kernel_module_name(expected_name)) {
     return error("{} is module \"{}\", not \"{}\" as BUILT_MODULE_NAME says",
                  ko.string(), info->name, expected_name);
   }

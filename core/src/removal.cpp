@@ -19,21 +19,44 @@ namespace kmodsync {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The root's state, loaded under its lock (held as long as this lives).
+struct LockedState
+{
+  StatePaths paths;
+  FileLock lock;
+  State state;
+};
+
+Expected<LockedState> lock_state(const Root& root)
+{
+  StatePaths paths(root);
+  if (auto made = util::ensure_directory(paths.dir); !made) {
+    return std::unexpected(made.error());
+  }
+  auto lock = FileLock::acquire(paths.lock_file);
+  if (!lock) {
+    return std::unexpected(lock.error());
+  }
+  auto state = State::load(paths.state_file);
+  if (!state) {
+    return std::unexpected(state.error());
+  }
+  return LockedState{std::move(paths), std::move(*lock), std::move(*state)};
+}
+
+} // namespace
+
 Expected<std::vector<std::string>> remove_module(const Root& root, const std::string& name, const std::string& version)
 {
   try {
-    const StatePaths paths(root);
-    if (auto made = util::ensure_directory(paths.dir); !made) {
-      return std::unexpected(made.error());
+    auto locked = lock_state(root);
+    if (!locked) {
+      return std::unexpected(locked.error());
     }
-    auto lock = FileLock::acquire(paths.lock_file);
-    if (!lock) {
-      return std::unexpected(lock.error());
-    }
-    auto state = State::load(paths.state_file);
-    if (!state) {
-      return std::unexpected(state.error());
-    }
+    const StatePaths& paths = locked->paths;
+    State* state = &locked->state;
     std::vector<std::string> warnings;
     std::set<std::string> touched;
     bool known = false;
@@ -85,18 +108,12 @@ Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::st
     if (kernel.empty() || kernel.find('/') != std::string::npos || kernel == "." || kernel == "..") {
       return error("\"{}\" is not a kernel release", kernel);
     }
-    const StatePaths paths(root);
-    if (auto made = util::ensure_directory(paths.dir); !made) {
-      return std::unexpected(made.error());
+    auto locked = lock_state(root);
+    if (!locked) {
+      return std::unexpected(locked.error());
     }
-    auto lock = FileLock::acquire(paths.lock_file);
-    if (!lock) {
-      return std::unexpected(lock.error());
-    }
-    auto state = State::load(paths.state_file);
-    if (!state) {
-      return std::unexpected(state.error());
-    }
+    const StatePaths& paths = locked->paths;
+    State* state = &locked->state;
     std::vector<std::string> warnings;
     std::erase_if(state->cells, [&](const CellRecord& record) {
       if (record.kernel != kernel) {
@@ -174,18 +191,12 @@ Expected<std::string> add_module_source(const Root& root, const std::string& dir
     if (name.empty() || package_version.empty()) {
       return error("{}: No 'PACKAGE_NAME' or 'PACKAGE_VERSION' directive specified", (dir / "dkms.conf").string());
     }
-    const StatePaths paths(root);
-    if (auto made = util::ensure_directory(paths.dir); !made) {
-      return std::unexpected(made.error());
+    auto locked = lock_state(root);
+    if (!locked) {
+      return std::unexpected(locked.error());
     }
-    auto lock = FileLock::acquire(paths.lock_file);
-    if (!lock) {
-      return std::unexpected(lock.error());
-    }
-    auto state = State::load(paths.state_file);
-    if (!state) {
-      return std::unexpected(state.error());
-    }
+    const StatePaths& paths = locked->paths;
+    State* state = &locked->state;
     state->removed.erase(name + "/" + package_version);
     const std::string managed = root.managed(dir);
     if (!managed.starts_with("/usr/src/")

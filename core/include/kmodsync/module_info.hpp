@@ -17,6 +17,13 @@ struct ModuleInfo
   std::string srcversion;
 };
 
+// The kernel's form of a module name: '-' and '_' are the same to it.
+std::string kernel_module_name(std::string name);
+
+// "foo-bar.ko.xz" -> "foo_bar"; "" when the file name is not a module's (.ko, .ko.xz,
+// .ko.zst, .ko.gz).
+std::string module_name_of_file(const std::string& file_name);
+
 Expected<ModuleInfo> read_module_info(const std::filesystem::path& ko);
 
 // Checks that a built .ko belongs to `kernel_release` (vermagic starts with it) and is the
