@@ -5,6 +5,7 @@
 #include "kmodsync/string_util.hpp"
 
 #include <lzma.h>
+#include <memory>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -56,8 +57,12 @@ Expected<std::string> xz_decompress(std::string_view input)
 
 Expected<std::string> zstd_compress(std::string_view input)
 {
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> context(ZSTD_createCCtx(), &ZSTD_freeCCtx);
+  // A content checksum, as the zstd command (and so kbuild) writes one: corruption is caught.
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_compressionLevel, 19);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
   std::string output(ZSTD_compressBound(input.size()), '\0');
-  const std::size_t size = ZSTD_compress(output.data(), output.size(), input.data(), input.size(), 19);
+  const std::size_t size = ZSTD_compress2(context.get(), output.data(), output.size(), input.data(), input.size());
   if (ZSTD_isError(size)) {
     return error("zstd compression failed: {}", ZSTD_getErrorName(size));
   }

@@ -75,6 +75,7 @@ bool one_of(const std::string& value, std::initializer_list<const char*> choices
 Expected<Config> Config::load(const Root& root)
 {
   Config config;
+  std::string certificate_origin;
   std::error_code ec;
 
   // DKMS's framework files first, so kmodsync.conf overrides them.
@@ -103,6 +104,7 @@ Expected<Config> Config::load(const Root& root)
     }
     if (settings->contains("mok_certificate")) {
       config.signing_certificate = (*settings)["mok_certificate"].value;
+      certificate_origin = (*settings)["mok_certificate"].origin;
     }
     if (settings->contains("parallel_jobs")) {
       const std::string& jobs = (*settings)["parallel_jobs"].value;
@@ -124,6 +126,7 @@ Expected<Config> Config::load(const Root& root)
         config.signing_origin = setting.origin;
       } else if (key == "signing_certificate") {
         config.signing_certificate = value;
+        certificate_origin = setting.origin;
       } else if (key == "signing_hash") {
         if (!one_of(value, {"sha256", "sha384", "sha512", "sha224", "sha1"})) {
           return error("{}: signing_hash must be sha256, sha384, sha512, sha224 or sha1, not \"{}\"", setting.origin, value);
@@ -153,7 +156,7 @@ Expected<Config> Config::load(const Root& root)
   }
   if (config.signing_key.empty() != config.signing_certificate.empty()) {
     return error("{}: a signing key needs a certificate and a certificate a key (set both)",
-                 config.signing_origin.empty() ? root.managed(own) : config.signing_origin);
+                 config.signing_key.empty() ? certificate_origin : config.signing_origin);
   }
   return config;
 }

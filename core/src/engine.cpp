@@ -200,6 +200,7 @@ private:
       ours = owned_paths(cell.kernel->release);
     }
     bool obsolete = false;
+    std::optional<PendingChange> journaled;
     if (result.ok) {
       auto prepared = prepare_install(m_plan.install, *cell.spec, *cell.kernel, result.modules, ours);
       if (!prepared) {
@@ -215,16 +216,22 @@ private:
         report.status = CellStatus::skipped;
         report.reason = prepared->obsolete_reason;
       } else {
-        PendingChange change = plan_placement(m_options.root, *prepared, cell.kernel->release, ours);
+        PendingChange change = plan_placement(m_options.root, *prepared, cell.kernel->release, ours, previous);
         change.module = cell.module;
         change.version = cell.version;
         {
-          // Journal first: a pass killed while placing leaves files the next one knows.
+          // Journal first, and take the files about to change out of every record: a pass
+          // killed while placing leaves records that are true and a journal that is complete.
           const std::lock_guard lock(m_mutex);
           m_state.pending.push_back(change);
+          if (CellRecord* old = m_state.find(cell.module, cell.version, cell.kernel->release)) {
+            old->files.clear();
+          }
+          take_over_files(cell.kernel->release, cell.module, change.files);
           save_state();
         }
-        auto placed = place_modules(m_options.root, *prepared, change, previous);
+        journaled = change;
+        auto placed = place_modules(m_options.root, *prepared, change);
         if (placed) {
           record.outcome = Outcome::installed;
           for (const auto& file : change.files) {
@@ -248,8 +255,9 @@ private:
       record.outcome = Outcome::failed;
       record.reason = result.failure;
       record.first_error = result.first_error;
-      // A failed build leaves the previous install in place: keep tracking those files.
-      record.files = previous;
+      // A failed build leaves the previous install in place: keep tracking those files. A
+      // failed placement is settled from its journal entry below: whatever is on disk.
+      record.files = journaled ? std::vector<InstalledFile>{} : previous;
       record.displaced = previous_displaced;
       report.status = CellStatus::failed;
       report.reason = result.failure;
@@ -257,6 +265,13 @@ private:
     }
 
     const std::lock_guard lock(m_mutex);
+    if (journaled && !result.ok) {
+      m_state.put(record);
+      detail::settle_change(m_options.root, m_state, *journaled);
+      CellRecord* settled = m_state.find(cell.module, cell.version, cell.kernel->release);
+      record.files = settled->files;
+      record.displaced = settled->displaced;
+    }
     if (result.ok && !obsolete) {
       m_state.depmod_pending.insert(cell.kernel->release);
       auto& initramfs = m_state.initramfs_pending[cell.kernel->release];
@@ -266,14 +281,10 @@ private:
       if (cell.spec->remake_initrd) {
         initramfs.insert("*");
       }
-      take_over_files(record);
     }
-    // A failed placement keeps its journal entry: the next pass adopts what did land.
-    if (record.outcome != Outcome::failed) {
-      std::erase_if(m_state.pending, [&](const PendingChange& change) {
-        return change.module == record.module && change.version == record.version && change.kernel == record.kernel;
-      });
-    }
+    std::erase_if(m_state.pending, [&](const PendingChange& change) {
+      return change.module == record.module && change.version == record.version && change.kernel == record.kernel;
+    });
     m_state.put(std::move(record));
     save_state();
   }
@@ -299,15 +310,16 @@ private:
     return paths;
   }
 
-  // Another version of the same module on the same kernel loses the paths this cell now owns.
-  void take_over_files(const CellRecord& record)
+  // Another version of the same module on the same kernel loses the paths this cell is
+  // about to own. Mutex held.
+  void take_over_files(const std::string& kernel, const std::string& module, const std::vector<InstalledFile>& files)
   {
     std::set<std::string> paths;
-    for (const auto& file : record.files) {
+    for (const auto& file : files) {
       paths.insert(file.path);
     }
     for (auto& other : m_state.cells) {
-      if (other.module == record.module && other.kernel == record.kernel && other.version != record.version) {
+      if (other.module == module && other.kernel == kernel) {
         std::erase_if(other.files, [&](const InstalledFile& file) { return paths.contains(file.path); });
       }
     }
@@ -379,6 +391,7 @@ bool record_unbuilt(const Root& root, State& state, const PassCell& cell)
 }
 
 // Uninstalls records whose kernel or source is gone; kernels that lost files need depmod.
+// The records leave the state, as journal entries, before any file is deleted.
 void prune(const PassOptions& options, const PassPlan& plan, State& state, PassReport& report)
 {
   std::set<std::string> kernels;
@@ -389,7 +402,7 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
   for (const auto& source : plan.sources) {
     sources.insert(options.root.managed(source.dir));
   }
-  std::set<std::string> touched;
+  std::vector<PendingChange> removals;
   std::erase_if(state.cells, [&](const CellRecord& record) {
     const bool kernel_in_scope = options.kernels.empty()
                                  || std::find(options.kernels.begin(), options.kernels.end(), record.kernel)
@@ -399,11 +412,9 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     if (!kernel_gone && !source_gone) {
       return false;
     }
-    for (const auto& warning : uninstall_cell(options.root, record)) {
-      report.errors.push_back(fmt::format("{}/{} on {}: {}", record.module, record.version, record.kernel, warning));
-    }
+    removals.push_back(uninstall_change(record));
     if (!record.files.empty() && !kernel_gone) {
-      touched.insert(record.kernel);
+      state.depmod_pending.insert(record.kernel);
       for (const auto& name : module_names(record.files)) {
         state.initramfs_pending[record.kernel].insert(name);
       }
@@ -417,7 +428,20 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     report.cells.push_back(cell);
     return true;
   });
-  state.depmod_pending.insert(touched.begin(), touched.end());
+  if (removals.empty()) {
+    return;
+  }
+  state.pending.insert(state.pending.end(), removals.begin(), removals.end());
+  if (auto saved = state.save(StatePaths(options.root).state_file); !saved) {
+    report.errors.push_back(saved.error());
+    return;
+  }
+  for (const auto& change : removals) {
+    for (const auto& warning : apply_removal(options.root, change)) {
+      report.errors.push_back(fmt::format("{}/{} on {}: {}", change.module, change.version, change.kernel, warning));
+    }
+  }
+  state.pending.erase(state.pending.end() - static_cast<std::ptrdiff_t>(removals.size()), state.pending.end());
 }
 
 Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& reporter)

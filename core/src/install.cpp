@@ -121,7 +121,7 @@ std::string signature_hash(const InstallSettings& settings, const Kernel& kernel
   return it == kernel.config.end() || it->second.empty() ? "sha256" : it->second;
 }
 
-Expected<void> move_file(const fs::path& from, const fs::path& to, mode_t mode)
+Expected<void> copy_file(const fs::path& from, const fs::path& to, mode_t mode)
 {
   auto content = util::read_file(from);
   if (!content) {
@@ -130,8 +130,14 @@ Expected<void> move_file(const fs::path& from, const fs::path& to, mode_t mode)
   if (auto made = util::ensure_directory(to.parent_path()); !made) {
     return made;
   }
-  if (auto written = write_file_atomically(to, *content, mode); !written) {
-    return written;
+  return write_file_atomically(to, *content, mode);
+}
+
+// Across file systems (/var/lib and /usr/lib may differ): an atomic copy, then the unlink.
+Expected<void> move_file(const fs::path& from, const fs::path& to, mode_t mode)
+{
+  if (auto copied = copy_file(from, to, mode); !copied) {
+    return copied;
   }
   if (unlink(from.c_str()) != 0) {
     return error("cannot remove {}: {}", from.string(), std::strerror(errno));
@@ -218,7 +224,8 @@ Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
 PendingChange plan_placement(const Root& root,
                              const PreparedInstall& prepared,
                              const std::string& kernel,
-                             const std::set<std::string>& ours)
+                             const std::set<std::string>& ours,
+                             const std::vector<InstalledFile>& previous)
 {
   PendingChange change;
   change.kernel = kernel;
@@ -231,21 +238,21 @@ PendingChange plan_placement(const Root& root,
       change.displaced.push_back({path, "/var/lib/kmodsync/displaced/" + kernel + path, hash ? *hash : ""});
     }
   }
+  // Every previous file is either replaced (same path) or dropped: it leaves the record.
+  change.removing = previous;
   return change;
 }
 
-Expected<void> place_modules(const Root& root,
-                             const PreparedInstall& prepared,
-                             const PendingChange& change,
-                             const std::vector<InstalledFile>& previous)
+Expected<void> place_modules(const Root& root, const PreparedInstall& prepared, const PendingChange& change)
 {
   for (const auto& displaced : change.displaced) {
-    if (auto moved = move_file(root(displaced.original), root(displaced.backup), 0644); !moved) {
-      return error("cannot move aside {}, which kmodsync did not install: {}", displaced.original, moved.error());
+    // Copied, not moved: our module then replaces it with one rename, so the path is
+    // never empty.
+    if (auto copied = copy_file(root(displaced.original), root(displaced.backup), 0644); !copied) {
+      return error("cannot keep a copy of {}, which kmodsync did not install: {}", displaced.original, copied.error());
     }
-    LOG("moved {} aside to {}", displaced.original, displaced.backup);
+    LOG("kept {} aside as {}", displaced.original, displaced.backup);
   }
-  std::set<std::string> current;
   for (const auto& module : prepared.modules) {
     if (auto made = util::ensure_directory(module.dest.parent_path()); !made) {
       return made;
@@ -253,16 +260,22 @@ Expected<void> place_modules(const Root& root,
     if (auto written = write_file_atomically(module.dest, module.content, 0644); !written) {
       return written;
     }
-    current.insert(root.managed(module.dest));
   }
-  std::vector<InstalledFile> stale;
-  std::copy_if(previous.begin(), previous.end(), std::back_inserter(stale), [&](const InstalledFile& file) {
-    return !current.contains(file.path);
-  });
-  for (const auto& warning : remove_installed_files(root, stale)) {
+  for (const auto& warning : apply_removal(root, change)) {
     LOG("{}", warning);
   }
   return {};
+}
+
+PendingChange uninstall_change(const CellRecord& record)
+{
+  PendingChange change;
+  change.module = record.module;
+  change.version = record.version;
+  change.kernel = record.kernel;
+  change.removing = record.files;
+  change.restoring = record.displaced;
+  return change;
 }
 
 InstalledFile with_stat(const Root& root, InstalledFile file)
@@ -273,27 +286,6 @@ InstalledFile with_stat(const Root& root, InstalledFile file)
     file.mtime_ns = std::int64_t{info.st_mtim.tv_sec} * 1000000000 + info.st_mtim.tv_nsec;
   }
   return file;
-}
-
-std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record)
-{
-  auto warnings = remove_installed_files(root, record.files);
-  for (const auto& displaced : record.displaced) {
-    std::error_code ec;
-    const fs::path original = root(displaced.original);
-    if (!fs::exists(root(displaced.backup), ec)) {
-      continue;
-    }
-    if (fs::exists(fs::symlink_status(original, ec))) {
-      warnings.push_back(fmt::format("did not restore {}: something else is there now (the original is kept in {})",
-                                     original.string(), root(displaced.backup).string()));
-      continue;
-    }
-    if (auto moved = move_file(root(displaced.backup), original, 0644); !moved) {
-      warnings.push_back(moved.error());
-    }
-  }
-  return warnings;
 }
 
 bool files_intact(const Root& root, const std::vector<InstalledFile>& files)
@@ -348,6 +340,39 @@ Expected<void> run_depmod(const Root& root, const std::string& kernel_release, c
                  completion->describe(depmod.timeout), util::trim(completion->output));
   }
   return {};
+}
+
+std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record)
+{
+  return apply_removal(root, uninstall_change(record));
+}
+
+std::vector<std::string> apply_removal(const Root& root, const PendingChange& change)
+{
+  std::set<std::string> placed;
+  for (const auto& file : change.files) {
+    placed.insert(file.path);
+  }
+  std::vector<InstalledFile> dropped;
+  std::copy_if(change.removing.begin(), change.removing.end(), std::back_inserter(dropped),
+               [&](const InstalledFile& file) { return !placed.contains(file.path); });
+  auto warnings = remove_installed_files(root, dropped);
+  for (const auto& displaced : change.restoring) {
+    std::error_code ec;
+    const fs::path original = root(displaced.original);
+    if (!fs::exists(root(displaced.backup), ec)) {
+      continue;
+    }
+    if (fs::exists(fs::symlink_status(original, ec))) {
+      warnings.push_back(fmt::format("did not restore {}: something else is there now (the original is kept in {})",
+                                     original.string(), root(displaced.backup).string()));
+      continue;
+    }
+    if (auto moved = move_file(root(displaced.backup), original, 0644); !moved) {
+      warnings.push_back(moved.error());
+    }
+  }
+  return warnings;
 }
 
 } // namespace kmodsync

@@ -64,6 +64,12 @@ Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Re
 // removed. Returns true if the state changed.
 bool repair_after_crash(const Root& root, State& state);
 
+// Brings a cell's record in line with the disk after `change` was (partly) carried out: the
+// files it placed that are there as planned, the files it was to drop that are still there
+// unchanged, and the originals it moved aside. For an uninstall (nothing to place) the
+// removal is completed instead.
+void settle_change(const Root& root, State& state, const PendingChange& change);
+
 // "lime-forensics-1.9.1-5" -> {"lime-forensics", "1.9.1-5"}: split before the first
 // "-<digit>". Used to label a source whose dkms.conf cannot be read.
 std::pair<std::string, std::string> guess_name_version(const std::string& dir_name);

@@ -113,39 +113,59 @@ Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Re
   return {};
 }
 
+void settle_change(const Root& root, State& state, const PendingChange& change)
+{
+  if (change.files.empty()) {
+    for (const auto& warning : apply_removal(root, change)) {
+      LOG("{}", warning);
+    }
+    return;
+  }
+  CellRecord* record = state.find(change.module, change.version, change.kernel);
+  if (!record) {
+    CellRecord fresh;
+    fresh.module = change.module;
+    fresh.version = change.version;
+    fresh.kernel = change.kernel;
+    fresh.outcome = Outcome::installed;
+    fresh.reason = "adopted after an interrupted pass";
+    state.put(fresh);
+    record = state.find(change.module, change.version, change.kernel);
+  }
+  const auto on_disk = [&](const InstalledFile& file) {
+    auto hash = sha256_file(root(file.path));
+    return hash && *hash == file.sha256;
+  };
+  const auto adopt = [&](const InstalledFile& file) {
+    std::erase_if(record->files, [&](const InstalledFile& f) { return f.path == file.path; });
+    record->files.push_back(with_stat(root, file));
+  };
+  for (const auto& file : change.removing) {
+    if (on_disk(file)) {
+      adopt(file);
+    }
+  }
+  // Placed files win over what they replace at the same path.
+  for (const auto& file : change.files) {
+    if (on_disk(file)) {
+      adopt(file);
+    }
+  }
+  for (const auto& displaced : change.displaced) {
+    const bool recorded = std::any_of(record->displaced.begin(), record->displaced.end(),
+                                      [&](const DisplacedFile& d) { return d.original == displaced.original; });
+    if (!recorded && access(root(displaced.backup).c_str(), F_OK) == 0) {
+      record->displaced.push_back(displaced);
+    }
+  }
+  // The record's input key is the old one (or none), so the cell is built again.
+}
+
 bool repair_after_crash(const Root& root, State& state)
 {
-  bool changed = false;
+  const bool changed = !state.pending.empty();
   for (const auto& change : state.pending) {
-    CellRecord* record = state.find(change.module, change.version, change.kernel);
-    if (!record) {
-      CellRecord fresh;
-      fresh.module = change.module;
-      fresh.version = change.version;
-      fresh.kernel = change.kernel;
-      fresh.outcome = Outcome::installed;
-      fresh.reason = "adopted after an interrupted pass";
-      state.put(fresh);
-      record = state.find(change.module, change.version, change.kernel);
-    }
-    for (const auto& file : change.files) {
-      const bool recorded = std::any_of(record->files.begin(), record->files.end(),
-                                        [&](const InstalledFile& f) { return f.path == file.path; });
-      auto hash = sha256_file(root(file.path));
-      if (!recorded && hash && *hash == file.sha256) {
-        // The record's input key is the old one, so the cell is rebuilt; the file is ours.
-        std::erase_if(record->files, [&](const InstalledFile& f) { return f.path == file.path; });
-        record->files.push_back(with_stat(root, file));
-      }
-    }
-    for (const auto& displaced : change.displaced) {
-      const bool recorded = std::any_of(record->displaced.begin(), record->displaced.end(),
-                                        [&](const DisplacedFile& d) { return d.original == displaced.original; });
-      if (!recorded && access(root(displaced.backup).c_str(), F_OK) == 0) {
-        record->displaced.push_back(displaced);
-      }
-    }
-    changed = true;
+    settle_change(root, state, change);
   }
   state.pending.clear();
   for (const char* base : {"/usr/lib/modules", "/lib/modules"}) {

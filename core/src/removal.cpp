@@ -46,6 +46,40 @@ Expected<LockedState> lock_state(const Root& root)
   return LockedState{std::move(paths), std::move(*lock), std::move(*state)};
 }
 
+// Uninstalls every cell `chosen` picks, journaled as a pass does: the records leave the
+// state (as pending removals) and it is saved before any file is deleted. Returns the
+// records it removed; warnings for files left alone go to `warnings`.
+template <typename Chosen>
+std::vector<CellRecord> uninstall_cells(const Root& root, LockedState& locked, Chosen chosen,
+                                        std::vector<std::string>& warnings)
+{
+  State& state = locked.state;
+  std::vector<CellRecord> removed;
+  std::erase_if(state.cells, [&](const CellRecord& record) {
+    if (!chosen(record)) {
+      return false;
+    }
+    removed.push_back(record);
+    return true;
+  });
+  if (removed.empty()) {
+    return removed;
+  }
+  for (const auto& record : removed) {
+    state.pending.push_back(uninstall_change(record));
+  }
+  if (auto saved = state.save(locked.paths.state_file); !saved) {
+    warnings.push_back(saved.error());
+  }
+  for (const auto& record : removed) {
+    for (auto& warning : apply_removal(root, uninstall_change(record))) {
+      warnings.push_back(std::move(warning));
+    }
+  }
+  state.pending.erase(state.pending.end() - static_cast<std::ptrdiff_t>(removed.size()), state.pending.end());
+  return removed;
+}
+
 } // namespace
 
 Expected<std::vector<std::string>> remove_module(const Root& root, const std::string& name, const std::string& version)
@@ -59,23 +93,18 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
     State* state = &locked->state;
     std::vector<std::string> warnings;
     std::set<std::string> touched;
-    bool known = false;
-    std::erase_if(state->cells, [&](const CellRecord& record) {
-      if (record.module != name || record.version != version) {
-        return false;
-      }
-      known = true;
-      for (auto& warning : uninstall_cell(root, record)) {
-        warnings.push_back(std::move(warning));
-      }
+    const auto removed = uninstall_cells(
+      root, *locked, [&](const CellRecord& record) { return record.module == name && record.version == version; },
+      warnings);
+    const bool known = !removed.empty();
+    for (const auto& record : removed) {
       if (!record.files.empty()) {
         touched.insert(record.kernel);
         for (const auto& module : module_names(record.files)) {
           state->initramfs_pending[record.kernel].insert(module);
         }
       }
-      return true;
-    });
+    }
     if (!known && !fs::exists(root("/usr/src/" + name + "-" + version + "/dkms.conf"))) {
       return error("{}/{} is not known to kmodsync (no cells recorded, no {})", name, version,
                    root("/usr/src/" + name + "-" + version).string());
@@ -115,15 +144,7 @@ Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::st
     const StatePaths& paths = locked->paths;
     State* state = &locked->state;
     std::vector<std::string> warnings;
-    std::erase_if(state->cells, [&](const CellRecord& record) {
-      if (record.kernel != kernel) {
-        return false;
-      }
-      for (auto& warning : uninstall_cell(root, record)) {
-        warnings.push_back(std::move(warning));
-      }
-      return true;
-    });
+    uninstall_cells(root, *locked, [&](const CellRecord& record) { return record.kernel == kernel; }, warnings);
     for (const auto& dir : {paths.build_dir / kernel, paths.log_dir / kernel, paths.dir / "displaced" / kernel}) {
       std::error_code ec;
       fs::remove_all(dir, ec);

@@ -175,7 +175,9 @@ Expected<State> State::load(const fs::path& file)
     for (const auto& change : document.value("pending", json::array())) {
       state.pending.push_back({change.at("module").get<std::string>(), change.at("version").get<std::string>(),
                                change.at("kernel").get<std::string>(), files_from(change.value("files", json::array())),
-                               displaced_from(change.value("displaced", json::array()))});
+                               displaced_from(change.value("displaced", json::array())),
+                               files_from(change.value("removing", json::array())),
+                               displaced_from(change.value("restoring", json::array()))});
     }
     return state;
   } catch (const json::exception& e) {
@@ -199,7 +201,9 @@ Expected<void> State::save(const fs::path& file) const
                             {"version", change.version},
                             {"kernel", change.kernel},
                             {"files", files_json(change.files)},
-                            {"displaced", displaced_json(change.displaced)}});
+                            {"displaced", displaced_json(change.displaced)},
+                            {"removing", files_json(change.removing)},
+                            {"restoring", displaced_json(change.restoring)}});
   }
   const json document = {
     {"format", k_format},

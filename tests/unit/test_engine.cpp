@@ -537,7 +537,11 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
   REQUIRE(record);
   // As the journal leaves it: the change announced, the record still without the file,
   // and a temporary file of an atomic write that never finished.
-  PendingChange change{"hello", "1.0", k1, record->files, {}};
+  PendingChange change;
+  change.module = "hello";
+  change.version = "1.0";
+  change.kernel = k1;
+  change.files = record->files;
   state->pending.push_back(change);
   record->files.clear();
   record->input_key = "old";

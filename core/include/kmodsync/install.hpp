@@ -65,20 +65,28 @@ Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
                                           const std::vector<std::filesystem::path>& built,
                                           const std::set<std::string>& ours);
 
-// What place_modules will write and move, known before it touches anything, so the caller
-// can journal it first.
+// What place_modules will write, move aside and delete, known before it touches
+// anything, so the caller can journal it first: the new files, foreign files at their
+// destinations, and the cell's `previous` files that the new set replaces or drops.
 PendingChange plan_placement(const Root& root,
                              const PreparedInstall& prepared,
                              const std::string& kernel,
-                             const std::set<std::string>& ours);
-
-// Places the prepared modules atomically. A file at a destination that kmodsync did not
-// write is first moved aside (as `change.displaced` says) so it can be put back. Then the
-// files of `previous` the new set no longer has are removed (only when unchanged).
-Expected<void> place_modules(const Root& root,
-                             const PreparedInstall& prepared,
-                             const PendingChange& change,
+                             const std::set<std::string>& ours,
                              const std::vector<InstalledFile>& previous);
+
+// Carries out a planned placement: moves displaced files aside, places the prepared
+// modules atomically, deletes the dropped files (only when unchanged).
+Expected<void> place_modules(const Root& root, const PreparedInstall& prepared, const PendingChange& change);
+
+// The change that uninstalls a cell: all its files go, its displaced originals come back.
+PendingChange uninstall_change(const CellRecord& record);
+
+// Uninstalls a cell at once (apply_removal of its uninstall_change), unjournaled.
+std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record);
+
+// Deletes `change.removing` (only files still as recorded) and puts `change.restoring`
+// back. Returns warnings for what it left alone.
+std::vector<std::string> apply_removal(const Root& root, const PendingChange& change);
 
 // The file as recorded after placing it: its size and mtime filled in from the disk.
 InstalledFile with_stat(const Root& root, InstalledFile file);
@@ -90,9 +98,6 @@ bool files_intact(const Root& root, const std::vector<InstalledFile>& files);
 // left alone and named in the returned warnings.
 std::vector<std::string> remove_installed_files(const Root& root, const std::vector<InstalledFile>& files);
 
-// Uninstalls a cell: its files as remove_installed_files does, then puts displaced
-// originals back where they were. Returns warnings.
-std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record);
 
 // `depmod -a -b ROOT KV` (plain `depmod -a KV` on the host root). depmod only looks in
 // ROOT/lib/modules, so a kernel found elsewhere (usr/lib/modules without the usual

@@ -63,15 +63,19 @@ struct CellRecord
   std::int64_t time = 0;   // Unix time of the outcome
 };
 
-// An install about to happen, written to the state before the file is placed: a pass
-// killed in between leaves a file the next pass can still recognise as its own.
+// A change to the files of one cell, written to the state before any file is touched; the
+// files it changes are taken out of the cell's record at the same moment. So at every
+// instant the records name only files that are on disk as recorded, and a pass killed
+// half-way leaves the next one a complete list of what may have happened.
 struct PendingChange
 {
   std::string module;
   std::string version;
   std::string kernel;
-  std::vector<InstalledFile> files;
-  std::vector<DisplacedFile> displaced;
+  std::vector<InstalledFile> files;      // to be placed
+  std::vector<DisplacedFile> displaced;  // foreign files to be moved aside first
+  std::vector<InstalledFile> removing;   // formerly recorded files to be deleted or replaced
+  std::vector<DisplacedFile> restoring;  // originals to be put back (an uninstall)
 };
 
 struct State
