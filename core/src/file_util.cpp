@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/file_util.hpp"
 
+#include "kmodsync/process.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <cstring>
 
 namespace kmodsync::util {
@@ -59,6 +62,8 @@ Expected<void> remove_tree(const fs::path& path)
 
 Expected<void> copy_tree(const fs::path& from, const fs::path& to)
 {
+  // No child may be mid-spawn while a copied script is open for writing.
+  const std::unique_lock lock(spawn_mutex());
   std::error_code ec;
   fs::copy(from,
            to,

@@ -233,7 +233,9 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
                                        install_fingerprint(plan.install, *cell.kernel));
     const CellRecord* record = state.find(cell.module, cell.version, cell.kernel->release);
     if (record && record->input_key == cell.input_key) {
-      if (record->outcome == Outcome::installed && files_intact(options.root, record->files)) {
+      // Every installed cell has at least one module file: none recorded means not installed.
+      if (record->outcome == Outcome::installed && !record->files.empty()
+          && files_intact(options.root, record->files)) {
         report.status = CellStatus::up_to_date;
         report.log = record->log;
         continue;

@@ -158,7 +158,12 @@ void settle_change(const Root& root, State& state, const PendingChange& change)
       record->displaced.push_back(displaced);
     }
   }
-  // The record's input key is the old one (or none), so the cell is built again.
+  // Unless everything planned landed, the cell must be built again, even when its inputs
+  // did not change (a reinstall of a deleted file).
+  const bool complete = std::all_of(change.files.begin(), change.files.end(), on_disk);
+  if (!complete) {
+    record->input_key.clear();
+  }
 }
 
 bool repair_after_crash(const Root& root, State& state)

@@ -119,6 +119,12 @@ std::string Completion::describe(std::chrono::milliseconds timeout) const
   return fmt::format("exit status {}", exit_code);
 }
 
+std::shared_mutex& spawn_mutex()
+{
+  static std::shared_mutex mutex;
+  return mutex;
+}
+
 std::vector<std::string> clean_environment(const std::vector<std::string>& extra)
 {
   std::vector<std::string> env = {
@@ -213,8 +219,12 @@ Expected<Completion> run(const Command& command)
   envp.push_back(nullptr);
 
   pid_t pid = 0;
-  const int spawned = posix_spawnp(
-    &pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
+  int spawned = 0;
+  {
+    // posix_spawn returns once the child has exec'd, so no descriptor outlives the lock.
+    const std::shared_lock lock(spawn_mutex());
+    spawned = posix_spawnp(&pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
+  }
   output.close_write();
   side.close_write();
   if (spawned != 0) {

@@ -462,6 +462,7 @@ struct Loaded
   // path -> hashes a pending change will leave there.
   std::map<std::string, std::set<std::string>> pending;
   std::size_t pending_changes = 0;
+  std::set<std::string> pending_cells; // "MODULE KERNEL" of each pending change
 };
 
 inline Loaded load_state(const World& world)
@@ -478,6 +479,7 @@ inline Loaded load_state(const World& world)
       const json document = json::parse(read_text(world.state_file()));
       for (const auto& change : document.value("pending", json::array())) {
         ++loaded.pending_changes;
+        loaded.pending_cells.insert(change.value("module", "") + " " + change.value("kernel", ""));
         for (const auto& file : change.value("files", json::array())) {
           loaded.pending[file.value("path", "")].insert(file.value("sha256", ""));
         }
@@ -621,12 +623,13 @@ struct Convergence
   Problems temp_state;    // *.kmodsync-* beside state.json
   Problems not_idle;      // a further pass still had work
   Problems survivors;     // a completed pass left processes running
-  // A build failed with "Text file busy" (a race in the core, not a crash effect): the other
-  // problems of this convergence may be its consequences.
-  bool text_file_busy = false;
+  // Set when a known core bug showed up ("text-file-busy": a build failed with ETXTBSY;
+  // "empty-record": a cell recorded as installed with no files): the other problems of this
+  // convergence may be its consequences.
+  std::string known_bug;
 };
 
-inline void check_report(const Completed& run, const char* which, Problems& problems, bool idle, bool& text_file_busy)
+inline void check_report(const Completed& run, const char* which, Problems& problems, bool idle, std::string& known_bug)
 {
   if (run.left_processes) {
     problems.push_back(fmt::format("the {} pass left processes running", which));
@@ -648,7 +651,9 @@ inline void check_report(const Completed& run, const char* which, Problems& prob
         const fs::path log = cell.value("log", "");
         if (!log.empty() && fs::exists(log)) {
           const std::string text = read_text(log);
-          text_file_busy |= text.find("Text file busy") != std::string::npos;
+          if (text.find("Text file busy") != std::string::npos) {
+            known_bug = "text-file-busy";
+          }
           const auto lines = kmodsync::testing::split_at_newlines(text);
           for (std::size_t i = lines.size() > 4 ? lines.size() - 4 : 0; i < lines.size(); ++i) {
             tail += "\n      | " + lines[i];
@@ -679,7 +684,7 @@ inline Convergence converge(World& world)
 {
   Convergence result;
   const Completed next = run_to_completion(world);
-  check_report(next, "next", result.failed, false, result.text_file_busy);
+  check_report(next, "next", result.failed, false, result.known_bug);
   // A module that kmodsync wrote but failed to record is "left alone" when its cell goes:
   // that is the orphan problem, not a failure to converge of its own.
   std::erase_if(result.failed, [&](const std::string& problem) {
@@ -738,6 +743,9 @@ inline Convergence converge(World& world)
         continue;
       }
       const CellRecord* cell = state.find(name, "1.0", kernel);
+      if (cell != nullptr && cell->outcome == Outcome::installed && cell->files.empty() && result.known_bug.empty()) {
+        result.known_bug = "empty-record";
+      }
       if (cell == nullptr || cell->outcome != Outcome::installed || cell->files.empty()) {
         result.failed.push_back(fmt::format("{} is not installed for {} ({})", name, kernel,
                                             cell ? to_string(cell->outcome) + std::string(": ") + cell->reason
@@ -766,7 +774,7 @@ inline Convergence converge(World& world)
   }
 
   const Completed further = run_to_completion(world);
-  check_report(further, "further", result.not_idle, true, result.text_file_busy);
+  check_report(further, "further", result.not_idle, true, result.known_bug);
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,12 @@ struct Completion
 // Runs a command to completion. Fails only when the program could not be started at all
 // (the message names it); a program that runs and fails is a Completion.
 Expected<Completion> run(const Command& command);
+
+// Held shared while a child is being spawned, exclusively while files that may be executed
+// are being written (copy_tree). A child forked by one thread inherits every descriptor
+// another thread has open until it execs; were one of them a script being written, running
+// that script would fail with "Text file busy".
+std::shared_mutex& spawn_mutex();
 
 // A minimal environment for children: PATH and LC_ALL=C (so compiler messages are in
 // English and can be quoted in reports), plus `extra`.
