@@ -711,7 +711,10 @@ inline Convergence converge(World& world)
       recorded.insert(file.path);
     }
   }
-  result.disagree = unexplained_records(world, Loaded{loaded.state, "", {}, 0}, {});
+  // After a pass that ended, the journal explains nothing: records alone must be true.
+  Loaded records_only;
+  records_only.state = loaded.state;
+  result.disagree = unexplained_records(world, records_only, {});
   for (const auto& [path, hash] : crash::module_files(world.system.root())) {
     if (!recorded.contains(path)) {
       result.orphans.push_back(fmt::format("{} is on disk but no cell records it", path));

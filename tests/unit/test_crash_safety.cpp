@@ -498,14 +498,12 @@ TEST_CASE("random kills: the next pass leaves no module file that no cell record
   require_no_findings({"orphans"});
 }
 
-// Core bug (file_util.cpp, copy_tree): std::filesystem::copy opens each destination file
-// without O_CLOEXEC (libstdc++: O_WRONLY|O_CREAT|O_TRUNC), so with -j 2 a child that the
-// other worker spawns meanwhile (probably) inherits the cell's build.sh open for writing, and
-// the exec of ./build.sh fails: "bash: ./build.sh: /bin/bash: bad interpreter: Text file busy", exit
-// 126. The failure is then remembered under an unchanged input key, so no later pass retries
-// it and the module stays uninstalled. A race of parallel builds, not of the kill; about one
-// round in a hundred.
-TEST_CASE("random kills: no build fails with \"Text file busy\"" * doctest::may_fail())
+// copy_tree once opened each destination without O_CLOEXEC (libstdc++'s std::filesystem::copy),
+// so with -j 2 a child spawned by the other worker meanwhile could hold a cell's build.sh
+// open for writing: "bash: ./build.sh: /bin/bash: bad interpreter: Text file busy", exit 126,
+// then remembered as a failure under an unchanged input key (fixed in 3093579). A race of
+// parallel builds rather than of the kill, about one round in a hundred.
+TEST_CASE("random kills: no build fails with \"Text file busy\"")
 {
   require_no_findings({"text-file-busy"});
 }
@@ -518,9 +516,8 @@ TEST_CASE("random kills: a module moved aside is never missing from its path")
   require_no_findings({"displaced-gap"});
 }
 
-// Core bug (pass_setup.cpp, settle_change): as in "killed after journaling the reinstall of a
-// deleted module" below: a cell left "installed" with no files is up to date forever.
-TEST_CASE("random kills: no cell is left installed without its files" * doctest::may_fail())
+// See "killed after journaling the reinstall of a deleted module, before placing it".
+TEST_CASE("random kills: no cell is left installed without its files")
 {
   require_no_findings({"empty-record"});
 }
@@ -567,6 +564,8 @@ TEST_CASE("killed between placing a module and recording it: the state knows the
   CHECK_MESSAGE(problems.empty(), listed(problems));
 }
 
+namespace {
+
 // Kills a pass right after it placed alpha, takes alpha's source away and converges: alpha's
 // module must go, as every module kmodsync wrote does when its source goes.
 void check_nothing_left_after_source_goes(bool first_install)
@@ -583,6 +582,8 @@ void check_nothing_left_after_source_goes(bool first_install)
   CHECK_MESSAGE(crash::module_files(world.system.root()).empty(), "alpha's module is still installed");
 }
 
+} // namespace
+
 TEST_CASE("killed between placing a first install and recording it, then its source goes: nothing is left")
 {
   check_nothing_left_after_source_goes(/*first_install=*/true);
@@ -594,12 +595,8 @@ TEST_CASE("killed between placing a replacement and recording it, then its sourc
   check_nothing_left_after_source_goes(/*first_install=*/false);
 }
 
-// Core bug (pass_setup.cpp, settle_change): the cell's files leave its record when the
-// reinstall is journaled. Killed before the new file is placed, the change is settled with
-// nothing to adopt: the record stays "installed" with no files and with its input key, which
-// is the current one when the reinstall was for a deleted file (not for changed inputs). The
-// next pass finds every recorded file (none) intact and reports the cell up to date, so the
-// module is never installed again.
+namespace {
+
 // One kernel, alpha installed, then its alpha.ko deleted behind kmodsync's back; the pass
 // that reinstalls it is killed right after the journal reached state.json (each rename lasts
 // a second), before the new file is placed.
@@ -624,8 +621,13 @@ std::unique_ptr<World> kill_after_journaling_reinstall()
   return world;
 }
 
-TEST_CASE("killed after journaling the reinstall of a deleted module, before placing it: the next pass reinstalls it"
-          * doctest::may_fail())
+} // namespace
+
+// The cell's files leave its record when the reinstall is journaled. Killed before the new
+// file was placed, the change was once settled with nothing to adopt, leaving the record
+// "installed" with no files and its input key (the current one, as only a file was deleted),
+// so every later pass found the cell up to date (fixed in 3093579).
+TEST_CASE("killed after journaling the reinstall of a deleted module, before placing it: the next pass reinstalls it")
 {
   auto world = kill_after_journaling_reinstall();
   if (!require_strace(*world)) {
