@@ -115,6 +115,8 @@ Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Re
 
 void settle_change(const Root& root, State& state, const PendingChange& change)
 {
+  // Whatever part of the change happened, the kernel's module index must catch up.
+  state.depmod_pending.insert(change.kernel);
   if (change.files.empty()) {
     for (const auto& warning : apply_removal(root, change)) {
       LOG("{}", warning);
