@@ -80,6 +80,29 @@ std::vector<CellRecord> uninstall_cells(const Root& root, LockedState& locked, C
   return removed;
 }
 
+enum class WithInitramfs { no, yes };
+
+// Saves the state, then runs the depmod (and initramfs) work the removal left pending and
+// saves again; failures of that work become warnings.
+Expected<void> save_and_settle(const Root& root, LockedState& locked, std::vector<std::string>& warnings,
+                               WithInitramfs initramfs)
+{
+  if (auto saved = locked.state.save(locked.paths.state_file); !saved) {
+    return saved;
+  }
+  if (auto kernels = discover_kernels(root)) {
+    run_pending_depmods(root, locked.state, *kernels, warnings);
+    if (initramfs == WithInitramfs::yes) {
+      auto config = Config::load(root);
+      settle_initramfs(root, locked.state, *kernels, !config || config->initramfs != "never", warnings);
+    }
+    if (auto saved = locked.state.save(locked.paths.state_file); !saved) {
+      warnings.push_back(saved.error());
+    }
+  }
+  return {};
+}
+
 } // namespace
 
 Expected<std::vector<std::string>> remove_module(const Root& root, const std::string& name, const std::string& version)
@@ -89,7 +112,6 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
     if (!locked) {
       return std::unexpected(locked.error());
     }
-    const StatePaths& paths = locked->paths;
     State* state = &locked->state;
     std::vector<std::string> warnings;
     std::set<std::string> touched;
@@ -111,19 +133,8 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
     }
     state->depmod_pending.insert(touched.begin(), touched.end());
     state->removed.insert(name + "/" + version);
-    if (auto saved = state->save(paths.state_file); !saved) {
-      return std::unexpected(saved.error());
-    }
-    if (auto kernels = discover_kernels(root)) {
-      run_pending_depmods(root, *state, *kernels, warnings);
-      auto config = Config::load(root);
-      settle_initramfs(root, *state, *kernels, !config || config->initramfs != "never", warnings);
-      if (auto saved = state->save(paths.state_file); !saved) {
-        warnings.push_back(saved.error());
-      }
-    }
-    if (auto saved = state->save(paths.state_file); !saved) {
-      return std::unexpected(saved.error());
+    if (auto settled = save_and_settle(root, *locked, warnings, WithInitramfs::yes); !settled) {
+      return std::unexpected(settled.error());
     }
     return warnings;
   } catch (const std::exception& e) {
@@ -150,14 +161,8 @@ Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::st
       fs::remove_all(dir, ec);
     }
     state->depmod_pending.insert(kernel);
-    if (auto saved = state->save(paths.state_file); !saved) {
-      return std::unexpected(saved.error());
-    }
-    if (auto kernels = discover_kernels(root)) {
-      run_pending_depmods(root, *state, *kernels, warnings);
-      if (auto saved = state->save(paths.state_file); !saved) {
-        warnings.push_back(saved.error());
-      }
+    if (auto settled = save_and_settle(root, *locked, warnings, WithInitramfs::no); !settled) {
+      return std::unexpected(settled.error());
     }
     return warnings;
   } catch (const std::exception& e) {
