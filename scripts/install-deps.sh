@@ -7,7 +7,7 @@ level=${1:-test}
 build_packages=(
   cmake g++ make pkg-config
   libfmt-dev doctest-dev libkmod-dev libcli11-dev nlohmann-json3-dev libssl-dev
-  liblzma-dev libzstd-dev zlib1g-dev
+  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev
 )
 runtime_packages=(bash kmod binutils patch gcc-12)
 # The real kernels the tests and the demo build against (pinned: see TESTING.md).

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "commands.hpp"
+#include "dkms/dkms_command.hpp"
 
 #include "kmodsync/log.hpp"
 
@@ -34,6 +35,13 @@ int main(int argc, char** argv)
 {
   // A closed pipe (`kmodsync status | head`) must not kill us mid-write of state.
   std::signal(SIGPIPE, SIG_IGN);
+  // Installed as `dkms`, or `kmodsync dkms ...`: DKMS's command line, parsed its own way.
+  if (argc > 0 && std::filesystem::path(argv[0]).filename() == "dkms") {
+    return dkms::main(std::vector<std::string>(argv + 1, argv + argc));
+  }
+  if (argc > 1 && std::string_view(argv[1]) == "dkms") {
+    return dkms::main(std::vector<std::string>(argv + 2, argv + argc));
+  }
   CLI::App app{"kmodsync: builds out-of-tree kernel modules (dkms.conf sources) for every installed kernel"};
   app.set_version_flag("--version", std::string("kmodsync ") + KMODSYNC_VERSION);
   app.require_subcommand(1);
@@ -44,6 +52,17 @@ int main(int argc, char** argv)
   for (const auto& command : k_commands) {
     command.add(app, global, action);
   }
+  // Listed for --help; `kmodsync dkms ...` is dispatched above, before this parser.
+  auto* dkms_command =
+    app.add_subcommand("dkms", "DKMS 3's command line (add, build, install, status, ...); also when run as `dkms`");
+  dkms_command->prefix_command();
+  dkms_command->callback([&action, &global, dkms_command] {
+    action = [&global, dkms_command] {
+      auto args = dkms_command->remaining();
+      args.insert(args.begin(), {"--root", global.root});
+      return dkms::main(args);
+    };
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,7 +19,7 @@ int run_add(const GlobalOptions& global, const std::string& directory)
     fmt::print(stderr, "kmodsync: {}\n", added.error());
     return k_exit_usage;
   }
-  fmt::print("kmodsync: added {}; `kmodsync sync` builds it\n", *added);
+  fmt::print("kmodsync: added {}/{}; `kmodsync sync` builds it\n", added->name, added->version);
   return k_exit_ok;
 }
 

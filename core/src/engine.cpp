@@ -3,12 +3,16 @@
 
 #include "pass_cell.hpp"
 
+#include "kmodsync/atomic_file.hpp"
 #include "kmodsync/build_cell.hpp"
+#include "kmodsync/dkms_import.hpp"
 #include "kmodsync/file_util.hpp"
+#include "kmodsync/hash.hpp"
 #include "kmodsync/initramfs.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/jobserver.hpp"
 #include "kmodsync/lock.hpp"
+#include "kmodsync/module_info.hpp"
 #include "kmodsync/log.hpp"
 
 #include <algorithm>
@@ -40,6 +44,8 @@ const char* to_string(CellStatus status)
     return "would-build";
   case CellStatus::removed:
     return "removed";
+  case CellStatus::built:
+    return "built";
   }
   return "skipped";
 }
@@ -101,13 +107,14 @@ private:
         const PassCell& other = m_plan.cells[dependency];
         if (!m_done.contains(dependency)) {
           ready = false;
-        } else if (other.report.status != CellStatus::installed) {
+        } else if (other.report.status != CellStatus::installed && other.report.status != CellStatus::built) {
           failed_dependency = other.module;
         }
       }
       if (!failed_dependency.empty()) {
         cell.needs_build = false;
         cell.report.status = CellStatus::skipped;
+        cell.report.cause = CellCause::depends_unmet;
         cell.report.reason = fmt::format("BUILD_DEPENDS not met: {} failed for {}", failed_dependency, cell.kernel->release);
         const std::size_t index = *it;
         m_pending.erase(it);
@@ -163,20 +170,43 @@ private:
     report.log = m_options.root.managed(cell.log_file);
     if (auto token = m_jobserver.acquire(); !token) {
       report.status = CellStatus::failed;
+      report.cause = CellCause::build_failed;
       report.reason = token.error();
       return;
     }
     const auto start = std::chrono::steady_clock::now();
-    BuildRequest request;
-    request.spec = &*cell.spec;
-    request.source = cell.source;
-    request.kernel = cell.kernel;
-    request.build_dir = cell.build_dir;
-    request.log_file = cell.log_file;
-    request.jobserver = &m_jobserver;
-    request.timeout = m_options.build_timeout;
-    BuildResult result = build_cell(request);
+    std::vector<InstalledFile> kept;
+    BuildResult result;
+    if (cell.from_built) {
+      const std::lock_guard lock(m_mutex);
+      kept = m_state.find(cell.module, cell.version, cell.kernel->release)->built;
+    }
+    if (cell.from_built) {
+      result = unpack_kept_build(cell, kept);
+    } else {
+      BuildRequest request;
+      request.spec = &*cell.spec;
+      request.source = cell.source;
+      request.kernel = cell.kernel;
+      request.build_dir = cell.build_dir;
+      request.log_file = cell.log_file;
+      request.jobserver = &m_jobserver;
+      request.timeout = m_options.build_timeout;
+      result = build_cell(request);
+      if (result.ok) {
+        auto stored = keep_build(cell, result.modules);
+        if (stored) {
+          kept = std::move(*stored);
+        } else if (!m_options.install) {
+          result.ok = false;
+          result.failure = stored.error();
+        } else {
+          LOG("{}/{} on {}: {}", cell.module, cell.version, cell.kernel->release, stored.error());
+        }
+      }
+    }
     m_jobserver.release();
+    const bool built_ok = result.ok;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     CellRecord record;
@@ -187,6 +217,7 @@ private:
     record.input_key = cell.input_key;
     record.log = report.log;
     record.time = std::time(nullptr);
+    record.built = kept;
 
     std::vector<InstalledFile> previous;
     std::vector<DisplacedFile> previous_displaced;
@@ -201,7 +232,28 @@ private:
     }
     bool obsolete = false;
     std::optional<PendingChange> journaled;
-    if (result.ok) {
+    if (result.ok && !m_options.install) {
+      // `dkms build`: the kept modules are the result; what is installed stays as it was.
+      for (std::size_t i = 0; i < result.modules.size() && i < cell.spec->modules.size(); ++i) {
+        if (auto verified = verify_module(result.modules[i], cell.kernel->release, cell.spec->modules[i].built_name);
+            !verified) {
+          result.ok = false;
+          result.failure = verified.error();
+        }
+      }
+      if (result.ok) {
+        record.outcome = Outcome::built;
+        record.files = previous;
+        record.displaced = previous_displaced;
+        report.status = CellStatus::built;
+        report.reason = fmt::format("built in {:.1f} s", report.seconds);
+        [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
+        const std::lock_guard lock(m_mutex);
+        m_state.put(std::move(record));
+        save_state();
+        return;
+      }
+    } else if (result.ok) {
       auto prepared = prepare_install(m_plan.install, *cell.spec, *cell.kernel, result.modules, ours);
       if (!prepared) {
         result.ok = false;
@@ -214,6 +266,7 @@ private:
         record.files = previous;
         record.displaced = previous_displaced;
         report.status = CellStatus::skipped;
+        report.cause = CellCause::newer_installed;
         report.reason = prepared->obsolete_reason;
       } else {
         PendingChange change = plan_placement(m_options.root, *prepared, cell.kernel->release, ours, previous);
@@ -240,7 +293,8 @@ private:
           record.displaced = previous_displaced;
           record.displaced.insert(record.displaced.end(), change.displaced.begin(), change.displaced.end());
           report.status = CellStatus::installed;
-          report.reason = fmt::format("built in {:.1f} s", report.seconds);
+          report.reason = cell.from_built ? std::string("installed the kept build")
+                                          : fmt::format("built in {:.1f} s", report.seconds);
           // The build tree served its purpose; a failed one is kept for inspection.
           [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
           std::error_code ec;
@@ -260,6 +314,7 @@ private:
       record.files = journaled ? std::vector<InstalledFile>{} : previous;
       record.displaced = previous_displaced;
       report.status = CellStatus::failed;
+      report.cause = built_ok ? CellCause::install_failed : CellCause::build_failed;
       report.reason = result.failure;
       report.first_error = result.first_error;
     }
@@ -287,6 +342,79 @@ private:
     });
     m_state.put(std::move(record));
     save_state();
+  }
+
+  // The modules as make left them, copied under built_dir/KV/NAME/VERSION (replacing what
+  // an earlier build of the cell kept there).
+  Expected<std::vector<InstalledFile>> keep_build(const PassCell& cell, const std::vector<fs::path>& modules)
+  {
+    const fs::path dir = m_paths.built_dir / cell.kernel->release / cell.module / cell.version;
+    if (auto cleared = util::remove_tree(dir); !cleared) {
+      return std::unexpected(cleared.error());
+    }
+    std::vector<InstalledFile> kept;
+    for (std::size_t i = 0; i < modules.size(); ++i) {
+      auto content = util::read_file(modules[i]);
+      if (!content) {
+        return std::unexpected(content.error());
+      }
+      const fs::path copy = dir / fmt::format("{}-{}", i, modules[i].filename().string());
+      if (auto made = util::ensure_directory(dir); !made) {
+        return std::unexpected(made.error());
+      }
+      if (auto written = write_file_atomically(copy, *content, 0644); !written) {
+        return error("keeping the built {}: {}", modules[i].filename().string(), written.error());
+      }
+      kept.push_back(with_stat(m_options.root, {m_options.root.managed(copy), sha256_text(*content), 0, 0}));
+    }
+    return kept;
+  }
+
+  // Copies of the kept modules in the cell's work directory: installing strips them in place.
+  BuildResult unpack_kept_build(const PassCell& cell, std::vector<InstalledFile> kept)
+  {
+    BuildResult result;
+    // In the spec's order (kept files are named "INDEX-NAME.ko"; a loaded tarball's are in
+    // its own order): by built module name where one matches.
+    std::vector<InstalledFile> ordered;
+    for (const auto& module : cell.spec->modules) {
+      const auto match = std::find_if(kept.begin(), kept.end(), [&](const InstalledFile& file) {
+        const std::string name = fs::path(file.path).filename().string();
+        const auto dash = name.find('-');
+        return dash != std::string::npos
+               && (name.substr(dash + 1) == module.built_name + ".ko" || name.substr(dash + 1) == module.dest_name + ".ko");
+      });
+      if (match != kept.end()) {
+        ordered.push_back(*match);
+        kept.erase(match);
+      }
+    }
+    ordered.insert(ordered.end(), kept.begin(), kept.end());
+    kept = std::move(ordered);
+    const fs::path dir = cell.build_dir.parent_path() / "install";
+    if (auto cleared = util::remove_tree(dir); !cleared) {
+      result.failure = cleared.error();
+      return result;
+    }
+    for (const auto& file : kept) {
+      auto content = util::read_file(m_options.root(file.path));
+      const fs::path copy = dir / fs::path(file.path).filename();
+      if (!content) {
+        result.failure = content.error();
+        return result;
+      }
+      if (auto made = util::ensure_directory(dir); !made) {
+        result.failure = made.error();
+        return result;
+      }
+      if (auto written = write_file_atomically(copy, *content, 0644); !written) {
+        result.failure = written.error();
+        return result;
+      }
+      result.modules.push_back(copy);
+    }
+    result.ok = true;
+    return result;
   }
 
   // Every path kmodsync recorded or is about to place for a kernel. Mutex held.
@@ -381,6 +509,7 @@ bool record_unbuilt(const Root& root, State& state, const PassCell& cell)
   if (old) {
     // Skipping never uninstalls: files stay tracked so that a later removal finds them.
     record.files = old->files;
+    record.built = old->built;
     if (old->outcome == record.outcome && old->reason == record.reason && old->input_key.empty()) {
       return false;
     }
@@ -403,6 +532,7 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     sources.insert(options.root.managed(source.dir));
   }
   std::vector<PendingChange> removals;
+  std::vector<CellRecord> removed_records;
   std::erase_if(state.cells, [&](const CellRecord& record) {
     const bool kernel_in_scope = options.kernels.empty()
                                  || std::find(options.kernels.begin(), options.kernels.end(), record.kernel)
@@ -413,6 +543,7 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
       return false;
     }
     removals.push_back(uninstall_change(record));
+    removed_records.push_back(record);
     if (!record.files.empty() && !kernel_gone) {
       state.depmod_pending.insert(record.kernel);
       for (const auto& name : module_names(record.files)) {
@@ -436,6 +567,9 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     report.errors.push_back(saved.error());
     return;
   }
+  for (const auto& record : removed_records) {
+    discard_kept_build(options.root, record);
+  }
   for (const auto& change : removals) {
     for (const auto& warning : apply_removal(options.root, change)) {
       report.errors.push_back(fmt::format("{}/{} on {}: {}", change.module, change.version, change.kernel, warning));
@@ -456,10 +590,12 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     return std::unexpected(ready.error());
   }
   bool changed = !options.dry_run && detail::repair_after_crash(options.root, *state);
+  changed |= import_dkms_tree(options.root, *state);
   auto plan = detail::plan_pass(options, *state, setup.settings);
   if (!plan) {
     return std::unexpected(plan.error());
   }
+  changed |= plan->state_changed;
   PassReport report;
   if (options.dry_run) {
     for (const auto& cell : plan->cells) {

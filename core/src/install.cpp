@@ -156,6 +156,16 @@ std::string install_fingerprint(const InstallSettings& settings, const Kernel& k
                      settings.key ? signature_hash(settings, kernel) : "-", settings.force);
 }
 
+std::vector<fs::path> module_destinations(const InstallSettings& settings, const ModuleSpec& spec, const Kernel& kernel)
+{
+  std::vector<fs::path> destinations;
+  for (const auto& record : spec.modules) {
+    destinations.push_back(kernel.modules_dir / install_location(settings.distribution, record.dest_location)
+                           / record.dest_name);
+  }
+  return destinations;
+}
+
 Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
                                           const ModuleSpec& spec,
                                           const Kernel& kernel,
@@ -202,8 +212,7 @@ Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
     if (!finished) {
       return error("compressing {}: {}", built[i].string(), finished.error());
     }
-    const fs::path dest = kernel.modules_dir / install_location(settings.distribution, record.dest_location)
-                          / (record.dest_name + module_suffix(*compression));
+    const fs::path dest = module_destinations(settings, spec, kernel)[i].string() + module_suffix(*compression);
     if (!settings.force && !info->version.empty() && prepared.obsolete_reason.empty()) {
       for (const auto& other : modules_named(root, kernel, kernel_module_name(record.dest_name), ours)) {
         auto theirs = read_module_info(other);
@@ -340,6 +349,17 @@ Expected<void> run_depmod(const Root& root, const std::string& kernel_release, c
                  completion->describe(depmod.timeout), util::trim(completion->output));
   }
   return {};
+}
+
+void discard_kept_build(const Root& root, const CellRecord& record)
+{
+  std::error_code ec;
+  for (const auto& file : record.built) {
+    fs::remove(root(file.path), ec);
+  }
+  if (!record.built.empty()) {
+    fs::remove(root(record.built.front().path).parent_path(), ec); // only if empty
+  }
 }
 
 std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record)

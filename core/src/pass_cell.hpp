@@ -29,6 +29,7 @@ struct PassCell
   std::optional<ModuleSpec> spec;
   std::string input_key;
   bool needs_build = false;
+  bool from_built = false;  // needs_build, but its kept build is current: install it, no compile
   std::vector<std::size_t> depends_on; // indices of cells of the same kernel
   CellReport report;
   std::filesystem::path build_dir;
@@ -43,6 +44,7 @@ struct PassPlan
   std::vector<PassCell> cells;
   ToolVersions tools;
   InstallSettings install;
+  bool state_changed = false; // planning itself changed the state (modules adopted from DKMS)
 };
 
 // How this pass finishes modules: the config, and the signing key the settings point at.

@@ -2,12 +2,15 @@
 #include "pass_cell.hpp"
 
 #include "kmodsync/install.hpp"
+#include "kmodsync/hash.hpp"
 #include "kmodsync/log.hpp"
+#include "kmodsync/module_info.hpp"
 #include "kmodsync/plan.hpp"
 #include "kmodsync/version.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <map>
 #include <set>
 #include <thread>
@@ -85,6 +88,7 @@ void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cel
   }
   if (!values) {
     cell.report.status = CellStatus::failed;
+    cell.report.cause = CellCause::bad_conf;
     cell.report.reason = values.error();
     return;
   }
@@ -97,12 +101,61 @@ void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cel
       cell.version = values->get("PACKAGE_VERSION");
     }
     cell.report.status = CellStatus::failed;
+    cell.report.cause = CellCause::bad_conf;
     cell.report.reason = spec.error();
     return;
   }
   cell.module = spec->name;
   cell.version = spec->version;
   cell.spec = std::move(*spec);
+}
+
+// A cell DKMS's tree says is installed (state.adopt, from import_dkms_tree) and that
+// kmodsync has no files for: when every module of the spec is where DKMS puts it, for this
+// kernel, those files become the cell's, so switching from DKMS rebuilds nothing.
+bool adopt_dkms_install(const Root& root, const InstallSettings& install, PassCell& cell, State& state)
+{
+  const std::string key = cell.module + "/" + cell.version + "/" + cell.kernel->release;
+  if (!state.adopt.contains(key)) {
+    return false;
+  }
+  state.adopt.erase(key);
+  const CellRecord* existing = state.find(cell.module, cell.version, cell.kernel->release);
+  if (existing && !existing->files.empty()) {
+    return false;
+  }
+  CellRecord record;
+  for (const auto& destination : module_destinations(install, *cell.spec, *cell.kernel)) {
+    std::optional<InstalledFile> found;
+    for (const char* suffix : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) {
+      const fs::path path = destination.string() + suffix;
+      std::error_code ec;
+      if (!fs::is_regular_file(path, ec)) {
+        continue;
+      }
+      auto info = read_module_info(path);
+      auto hash = sha256_file(path);
+      if (info && hash && info->vermagic.starts_with(cell.kernel->release + " ")) {
+        found = with_stat(root, InstalledFile{root.managed(path), *hash, 0, 0});
+      }
+      break;
+    }
+    if (!found) {
+      LOG("{}: not adopted from DKMS: no module for {} at {}", key, cell.kernel->release, destination.string());
+      return false;
+    }
+    record.files.push_back(std::move(*found));
+  }
+  record.module = cell.module;
+  record.version = cell.version;
+  record.kernel = cell.kernel->release;
+  record.source_dir = root.managed(cell.source->dir);
+  record.input_key = cell.input_key;
+  record.outcome = Outcome::installed;
+  record.reason = "installed by DKMS; adopted";
+  record.time = std::time(nullptr);
+  state.put(std::move(record));
+  return true;
 }
 
 } // namespace
@@ -181,7 +234,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
   // DKMS autoinstalls only the newest version of a module present.
   std::map<std::pair<std::string, std::string>, std::string> newest;
   for (const auto& cell : plan.cells) {
-    if (!cell.spec) {
+    if (!cell.spec || options.explicit_request) {
       continue;
     }
     auto& best = newest[{cell.module, cell.kernel->release}];
@@ -205,14 +258,17 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
     const ModuleSpec& spec = *cell.spec;
     if (!cell.kernel->buildable()) {
       report.reason = cell.kernel->missing_headers_reason;
+      report.cause = CellCause::no_headers;
       continue;
     }
-    if (const auto& best = newest[{cell.module, cell.kernel->release}]; best != cell.version) {
+    if (const auto& best = newest[{cell.module, cell.kernel->release}]; !best.empty() && best != cell.version) {
       report.reason = fmt::format("superseded by {}/{}", cell.module, best);
+      report.cause = CellCause::superseded;
       continue;
     }
-    if (auto excluded = exclusion_reason(spec, *cell.kernel)) {
+    if (auto excluded = exclusion_reason(spec, *cell.kernel, !options.explicit_request)) {
       report.reason = *excluded;
+      report.cause = spec.wants_autoinstall() || options.explicit_request ? CellCause::excluded : CellCause::autoinstall_off;
       continue;
     }
     auto& source_hash = source_hashes[cell.source];
@@ -220,6 +276,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       auto hash = hash_source_tree(cell.source->dir);
       if (!hash) {
         report.status = CellStatus::failed;
+        report.cause = CellCause::build_failed;
         report.reason = hash.error();
         continue;
       }
@@ -231,8 +288,29 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
     }
     cell.input_key = compute_input_key(source_hash, spec, *cell.kernel, plan.tools,
                                        install_fingerprint(plan.install, *cell.kernel));
+    if (adopt_dkms_install(options.root, plan.install, cell, state)) {
+      plan.state_changed = true;
+      report.status = CellStatus::up_to_date;
+      report.reason = "installed by DKMS; adopted";
+      continue;
+    }
     const CellRecord* record = state.find(cell.module, cell.version, cell.kernel->release);
-    if (record && record->input_key == cell.input_key) {
+    const bool built_kept = record && !record->built.empty() && files_intact(options.root, record->built);
+    if (record && built_kept && record->outcome == Outcome::built && record->input_key == k_prebuilt_key
+        && !options.rebuild) {
+      report.log = record->log;
+      if (!options.install) {
+        report.status = CellStatus::up_to_date;
+        report.reason = "built";
+        continue;
+      }
+      cell.needs_build = true;
+      cell.from_built = true;
+      report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
+      report.reason = "installing the loaded prebuilt modules";
+      continue;
+    }
+    if (record && record->input_key == cell.input_key && !options.rebuild) {
       // Every installed cell has at least one module file: none recorded means not installed.
       if (record->outcome == Outcome::installed && !record->files.empty()
           && files_intact(options.root, record->files)) {
@@ -240,8 +318,23 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
         report.log = record->log;
         continue;
       }
+      if (built_kept && record->outcome != Outcome::failed) {
+        report.log = record->log;
+        if (!options.install) {
+          report.status = CellStatus::up_to_date;
+          report.reason = "built";
+          continue;
+        }
+        cell.needs_build = true;
+        cell.from_built = true;
+        report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
+        report.reason = "installing the kept build";
+        continue;
+      }
       if (record->outcome == Outcome::failed && !options.retry) {
         report.status = CellStatus::failed;
+        report.cause = record->reason.starts_with("make") || !record->first_error.empty() ? CellCause::build_failed
+                                                                                           : CellCause::install_failed;
         report.remembered = true;
         report.reason = record->reason;
         report.first_error = record->first_error;
@@ -250,8 +343,11 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       }
     }
     cell.needs_build = true;
-    report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
-    report.reason = !record ? "new"
+    report.status = options.dry_run        ? CellStatus::would_build
+                    : options.install      ? CellStatus::installed
+                                           : CellStatus::built;
+    report.reason = options.rebuild && record ? "rebuild asked for"
+                    : !record ? "new"
                     : record->input_key != cell.input_key ? "inputs changed"
                     : record->outcome == Outcome::failed  ? "retrying a failed build"
                                                           : "installed files missing or changed";
@@ -284,6 +380,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       cell.needs_build = false;
       cell.depends_on.clear();
       cell.report.status = CellStatus::skipped;
+      cell.report.cause = CellCause::depends_unmet;
       cell.report.reason = fmt::format("BUILD_DEPENDS not met: {} is not installed for {}",
                                        fmt::join(missing, ", "), cell.kernel->release);
     }

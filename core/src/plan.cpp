@@ -20,9 +20,9 @@ bool bash_regex_match(const std::string& text, const std::string& pattern)
   return matched;
 }
 
-std::optional<std::string> exclusion_reason(const ModuleSpec& spec, const Kernel& kernel)
+std::optional<std::string> exclusion_reason(const ModuleSpec& spec, const Kernel& kernel, bool check_autoinstall)
 {
-  if (!spec.wants_autoinstall()) {
+  if (check_autoinstall && !spec.wants_autoinstall()) {
     return spec.autoinstall.empty()
              ? std::string("AUTOINSTALL is not set in dkms.conf")
              : fmt::format("AUTOINSTALL=\"{}\" in dkms.conf", spec.autoinstall);

@@ -3,9 +3,13 @@
 
 #include "pass_cell.hpp"
 
+#include "kmodsync/atomic_file.hpp"
+#include "kmodsync/compression.hpp"
 #include "kmodsync/config.hpp"
 #include "kmodsync/dkms_conf.hpp"
+#include "kmodsync/dkms_import.hpp"
 #include "kmodsync/file_util.hpp"
+#include "kmodsync/hash.hpp"
 #include "kmodsync/initramfs.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/lock.hpp"
@@ -13,6 +17,7 @@
 #include "kmodsync/state.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 
 namespace kmodsync {
@@ -43,6 +48,7 @@ Expected<LockedState> lock_state(const Root& root)
   if (!state) {
     return std::unexpected(state.error());
   }
+  import_dkms_tree(root, *state);
   return LockedState{std::move(paths), std::move(*lock), std::move(*state)};
 }
 
@@ -51,7 +57,7 @@ Expected<LockedState> lock_state(const Root& root)
 // records it removed; warnings for files left alone go to `warnings`.
 template <typename Chosen>
 std::vector<CellRecord> uninstall_cells(const Root& root, LockedState& locked, Chosen chosen,
-                                        std::vector<std::string>& warnings)
+                                        std::vector<std::string>& warnings, bool discard_builds = true)
 {
   State& state = locked.state;
   std::vector<CellRecord> removed;
@@ -74,6 +80,9 @@ std::vector<CellRecord> uninstall_cells(const Root& root, LockedState& locked, C
   for (const auto& record : removed) {
     for (auto& warning : apply_removal(root, uninstall_change(record))) {
       warnings.push_back(std::move(warning));
+    }
+    if (discard_builds) {
+      discard_kept_build(root, record);
     }
   }
   state.pending.erase(state.pending.end() - static_cast<std::ptrdiff_t>(removed.size()), state.pending.end());
@@ -127,18 +136,140 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
         }
       }
     }
-    if (!known && !fs::exists(root("/usr/src/" + name + "-" + version + "/dkms.conf"))) {
+    if (!known && !state->added.contains(name + "/" + version)
+        && !fs::exists(root("/usr/src/" + name + "-" + version + "/dkms.conf"))) {
       return error("{}/{} is not known to kmodsync (no cells recorded, no {})", name, version,
                    root("/usr/src/" + name + "-" + version).string());
     }
     state->depmod_pending.insert(touched.begin(), touched.end());
     state->removed.insert(name + "/" + version);
+    state->added.erase(name + "/" + version);
+    std::erase_if(state->adopt, [&](const std::string& cell) { return cell.starts_with(name + "/" + version + "/"); });
     if (auto settled = save_and_settle(root, *locked, warnings, WithInitramfs::yes); !settled) {
       return std::unexpected(settled.error());
     }
     return warnings;
   } catch (const std::exception& e) {
     return error("internal error while removing {}/{}: {}", name, version, e.what());
+  }
+}
+
+Expected<UninstallResult> uninstall_module(const Root& root, const std::string& name, const std::string& version,
+                                           const std::vector<std::string>& kernels, bool keep_build, bool depmod)
+{
+  try {
+    auto locked = lock_state(root);
+    if (!locked) {
+      return std::unexpected(locked.error());
+    }
+    State& state = locked->state;
+    UninstallResult result;
+    auto in_scope = [&](const CellRecord& record) {
+      return record.module == name && record.version == version
+             && std::find(kernels.begin(), kernels.end(), record.kernel) != kernels.end();
+    };
+    std::vector<CellRecord> kept;
+    for (const auto& record : state.cells) {
+      if (in_scope(record) && keep_build && !record.built.empty() && files_intact(root, record.built)) {
+        kept.push_back(record);
+      }
+    }
+    const auto removed = uninstall_cells(
+      root, *locked,
+      [&](const CellRecord& record) {
+        return in_scope(record) && (!keep_build || !record.files.empty());
+      },
+      result.warnings, !keep_build);
+    for (const auto& record : removed) {
+      if (!record.files.empty()) {
+        result.uninstalled.push_back(record.kernel);
+        state.depmod_pending.insert(record.kernel);
+        for (const auto& module : module_names(record.files)) {
+          state.initramfs_pending[record.kernel].insert(module);
+        }
+      }
+    }
+    // uninstall_cells forgot the kept builds with the records: the cells are "built" again.
+    for (auto record : kept) {
+      record.outcome = Outcome::built;
+      record.files.clear();
+      record.displaced.clear();
+      record.reason = "uninstalled; the build is kept";
+      if (!state.find(record.module, record.version, record.kernel)) {
+        state.cells.push_back(std::move(record));
+      }
+    }
+    if (!depmod) {
+      // --no-depmod: the next pass (or command that runs depmod) catches up.
+      if (auto saved = state.save(locked->paths.state_file); !saved) {
+        return std::unexpected(saved.error());
+      }
+      return result;
+    }
+    if (auto settled = save_and_settle(root, *locked, result.warnings, WithInitramfs::yes); !settled) {
+      return std::unexpected(settled.error());
+    }
+    return result;
+  } catch (const std::exception& e) {
+    return error("internal error while uninstalling {}/{}: {}", name, version, e.what());
+  }
+}
+
+Expected<void> load_prebuilt(const Root& root, const std::string& name, const std::string& version,
+                             const std::string& kernel, const std::vector<fs::path>& modules)
+{
+  try {
+    auto locked = lock_state(root);
+    if (!locked) {
+      return std::unexpected(locked.error());
+    }
+    State& state = locked->state;
+    CellRecord record;
+    if (const CellRecord* old = state.find(name, version, kernel)) {
+      record = *old;
+      discard_kept_build(root, *old);
+    }
+    record.module = name;
+    record.version = version;
+    record.kernel = kernel;
+    record.input_key = k_prebuilt_key;
+    record.source_dir = "/usr/src/" + name + "-" + version;
+    record.reason = "prebuilt modules loaded";
+    record.built.clear();
+    record.outcome = Outcome::built; // installed files (if any) stay tracked; the next install replaces them
+    const fs::path dir = locked->paths.built_dir / kernel / name / version;
+    if (auto made = util::ensure_directory(dir); !made) {
+      return made;
+    }
+    for (std::size_t i = 0; i < modules.size(); ++i) {
+      auto content = util::read_file(modules[i]);
+      if (!content) {
+        return std::unexpected(content.error());
+      }
+      // Kept as make leaves a module: DKMS's tarballs may hold them compressed and signed.
+      std::string file_name = modules[i].filename().string();
+      for (const auto compression : {Compression::xz, Compression::zstd, Compression::gzip}) {
+        if (file_name.ends_with(module_suffix(compression))) {
+          auto plain = decompress_module(*content, compression);
+          if (!plain) {
+            return error("{}: {}", modules[i].string(), plain.error());
+          }
+          *content = std::move(*plain);
+          file_name = file_name.substr(0, file_name.size() - std::string_view(module_suffix(compression)).size()) + ".ko";
+        }
+      }
+      *content = std::string(strip_module_signature(*content));
+      const fs::path copy = dir / fmt::format("{}-{}", i, file_name);
+      if (auto written = write_file_atomically(copy, *content, 0644); !written) {
+        return written;
+      }
+      record.built.push_back(with_stat(root, {root.managed(copy), sha256_text(*content), 0, 0}));
+    }
+    record.time = std::time(nullptr);
+    state.put(std::move(record));
+    return state.save(locked->paths.state_file);
+  } catch (const std::exception& e) {
+    return error("internal error while loading prebuilt {}/{} for {}: {}", name, version, kernel, e.what());
   }
 }
 
@@ -156,7 +287,8 @@ Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::st
     State* state = &locked->state;
     std::vector<std::string> warnings;
     uninstall_cells(root, *locked, [&](const CellRecord& record) { return record.kernel == kernel; }, warnings);
-    for (const auto& dir : {paths.build_dir / kernel, paths.log_dir / kernel, paths.dir / "displaced" / kernel}) {
+    for (const auto& dir : {paths.build_dir / kernel, paths.log_dir / kernel, paths.built_dir / kernel,
+                            paths.dir / "displaced" / kernel}) {
       std::error_code ec;
       fs::remove_all(dir, ec);
     }
@@ -192,11 +324,11 @@ Expected<std::string> make_signing_key(const Root& root)
   }
 }
 
-Expected<std::string> add_module_source(const Root& root, const std::string& directory,
-                                        std::chrono::milliseconds conf_timeout)
+Expected<AddedSource> add_module_source(const Root& root, const std::string& directory,
+                                        std::chrono::milliseconds conf_timeout, bool copy_to_usr_src)
 {
   try {
-    const fs::path dir = root(directory);
+    fs::path dir = root(directory);
     if (!fs::is_regular_file(dir / "dkms.conf")) {
       return error("{} has no dkms.conf", dir.string());
     }
@@ -223,7 +355,24 @@ Expected<std::string> add_module_source(const Root& root, const std::string& dir
     }
     const StatePaths& paths = locked->paths;
     State* state = &locked->state;
+    AddedSource added{name, package_version, state->added.contains(name + "/" + package_version)};
+    if (added.already_added) {
+      return added;
+    }
+    const fs::path usr_src = root("/usr/src/" + name + "-" + package_version);
+    std::error_code ec;
+    if (copy_to_usr_src && fs::weakly_canonical(dir, ec) != fs::weakly_canonical(usr_src, ec)) {
+      // As `dkms add PATH` does: the source then lives where every tool looks for it.
+      // One already there (a package's) is used as it is, never overwritten.
+      if (!fs::exists(usr_src / "dkms.conf", ec)) {
+        if (auto copied = util::copy_tree(dir, usr_src); !copied) {
+          return error("cannot copy {} to {}: {}", dir.string(), usr_src.string(), copied.error());
+        }
+      }
+      dir = usr_src;
+    }
     state->removed.erase(name + "/" + package_version);
+    state->added.insert(name + "/" + package_version);
     const std::string managed = root.managed(dir);
     if (!managed.starts_with("/usr/src/")
         && std::find(state->registered.begin(), state->registered.end(), managed) == state->registered.end()) {
@@ -232,7 +381,7 @@ Expected<std::string> add_module_source(const Root& root, const std::string& dir
     if (auto saved = state->save(paths.state_file); !saved) {
       return std::unexpected(saved.error());
     }
-    return name + "/" + package_version;
+    return added;
   } catch (const std::exception& e) {
     return error("internal error while adding {}: {}", directory, e.what());
   }

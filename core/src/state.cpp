@@ -25,6 +25,9 @@ Outcome outcome_from(const std::string& text)
   if (text == "failed") {
     return Outcome::failed;
   }
+  if (text == "built") {
+    return Outcome::built;
+  }
   return Outcome::skipped;
 }
 
@@ -83,6 +86,7 @@ json to_json(const CellRecord& record)
     {"log", record.log},
     {"files", files},
     {"displaced", displaced_json(record.displaced)},
+    {"built", files_json(record.built)},
     {"time", record.time},
   };
 }
@@ -102,6 +106,7 @@ CellRecord record_from(const json& object)
   record.time = object.value("time", std::int64_t{0});
   record.files = files_from(object.value("files", json::array()));
   record.displaced = displaced_from(object.value("displaced", json::array()));
+  record.built = files_from(object.value("built", json::array()));
   return record;
 }
 
@@ -112,7 +117,8 @@ StatePaths::StatePaths(const Root& root)
     state_file(dir / "state.json"),
     lock_file(dir / "lock"),
     build_dir(dir / "build"),
-    log_dir(dir / "log")
+    log_dir(dir / "log"),
+    built_dir(dir / "built")
 {
 }
 
@@ -125,6 +131,8 @@ const char* to_string(Outcome outcome)
     return "failed";
   case Outcome::skipped:
     return "skipped";
+  case Outcome::built:
+    return "built";
   }
   return "skipped";
 }
@@ -168,6 +176,11 @@ Expected<State> State::load(const fs::path& file)
     state.registered = document.value("registered", std::vector<std::string>{});
     const auto removed = document.value("removed", std::vector<std::string>{});
     state.removed.insert(removed.begin(), removed.end());
+    const auto added = document.value("added", std::vector<std::string>{});
+    state.added.insert(added.begin(), added.end());
+    const auto adopt = document.value("adopt", std::vector<std::string>{});
+    state.adopt.insert(adopt.begin(), adopt.end());
+    state.dkms_imported = document.value("dkms_imported", false);
     const auto depmod = document.value("depmod_pending", std::vector<std::string>{});
     state.depmod_pending.insert(depmod.begin(), depmod.end());
     state.initramfs_pending =
@@ -210,6 +223,9 @@ Expected<void> State::save(const fs::path& file) const
     {"cells", cells_json},
     {"registered", registered},
     {"removed", std::vector<std::string>(removed.begin(), removed.end())},
+    {"added", std::vector<std::string>(added.begin(), added.end())},
+    {"adopt", std::vector<std::string>(adopt.begin(), adopt.end())},
+    {"dkms_imported", dkms_imported},
     {"depmod_pending", std::vector<std::string>(depmod_pending.begin(), depmod_pending.end())},
     {"pending", pending_json},
     {"initramfs_pending", initramfs_pending},

@@ -5,6 +5,7 @@
 #include "kmodsync/root.hpp"
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,11 @@ struct PassOptions
   bool dry_run = false;              // plan and report only; nothing is written
   bool retry = false;                // rebuild known failures
   bool force = false;                // install over modules of a newer version
+  bool install = true;               // false: build and keep the modules, install nothing (`dkms build`)
+  bool rebuild = false;              // compile again even what is up to date (`dkms --force`)
+  // The cells were named by the user (`dkms build/install`): built even when AUTOINSTALL is
+  // off or a newer version of the module is present, as DKMS builds what it is told to.
+  bool explicit_request = false;
   std::chrono::milliseconds build_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds conf_timeout{std::chrono::seconds(10)};
 };
@@ -32,8 +38,24 @@ enum class CellStatus {
   failed,      // broken dkms.conf, failed build or install (this pass or remembered)
   would_build, // --dry-run: would be built
   removed,     // its source is gone; its files were uninstalled
+  built,       // built and kept, not installed (PassOptions::install off)
 };
 const char* to_string(CellStatus status);
+
+// Why a cell did not end installed, for callers that act on it (the dkms command's exit
+// codes); `reason` says it in words.
+enum class CellCause {
+  none,
+  autoinstall_off,  // AUTOINSTALL is not set
+  excluded,         // BUILD_EXCLUSIVE_* or OBSOLETE_BY
+  no_headers,
+  superseded,       // a newer version of the module is present
+  newer_installed,  // a module of a newer version serves the kernel
+  depends_unmet,    // BUILD_DEPENDS
+  bad_conf,         // dkms.conf cannot be read
+  build_failed,
+  install_failed,
+};
 
 struct CellReport
 {
@@ -44,6 +66,7 @@ struct CellReport
   std::string reason;       // skip reason, failure summary, or how it was satisfied
   std::string first_error;  // failed builds: the first compiler error
   std::string log;          // the cell's log file (absolute on the managed system)
+  CellCause cause = CellCause::none;
   bool remembered = false;  // failed with an unchanged input key: not retried
   double seconds = 0;       // build time
 };
@@ -90,10 +113,45 @@ Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::st
 // ones) unless they exist. Returns the certificate's path.
 Expected<std::string> make_signing_key(const Root& root);
 
-// Registers a source directory (it must have a dkms.conf) and lifts a previous removal of
-// its NAME/VERSION. Returns "NAME/VERSION".
-Expected<std::string> add_module_source(const Root& root,
+struct AddedSource
+{
+  std::string name;
+  std::string version;
+  bool already_added = false; // added before (nothing was changed)
+};
+
+// Registers a source directory (it must have a dkms.conf), marks its NAME/VERSION added and
+// lifts a previous removal. With `copy_to_usr_src` (as `dkms add PATH`), a directory
+// elsewhere is first copied to /usr/src/NAME-VERSION.
+Expected<AddedSource> add_module_source(const Root& root,
                                         const std::string& directory,
-                                        std::chrono::milliseconds conf_timeout);
+                                        std::chrono::milliseconds conf_timeout,
+                                        bool copy_to_usr_src = false);
+
+// Takes modules built elsewhere (a DKMS tarball's dkms_main_tree/KV/ARCH/module) as the
+// kept build of NAME/VERSION on `kernel`: the next pass installs them, checked as its own
+// builds are (vermagic, name), instead of compiling. Replaces what the cell kept before.
+Expected<void> load_prebuilt(const Root& root,
+                             const std::string& name,
+                             const std::string& version,
+                             const std::string& kernel,
+                             const std::vector<std::filesystem::path>& modules);
+
+struct UninstallResult
+{
+  std::vector<std::string> uninstalled; // kernels the module's files were taken from
+  std::vector<std::string> warnings;
+};
+
+// `dkms uninstall` (keep_build) and `dkms unbuild`: takes NAME/VERSION's files off the
+// given kernels, journaled like a pass; the build kept for a cell stays (its cell is
+// "built" again) or goes too. depmod runs for kernels that changed unless `depmod` is off,
+// when it is left pending for the next pass.
+Expected<UninstallResult> uninstall_module(const Root& root,
+                                           const std::string& name,
+                                           const std::string& version,
+                                           const std::vector<std::string>& kernels,
+                                           bool keep_build,
+                                           bool depmod = true);
 
 } // namespace kmodsync

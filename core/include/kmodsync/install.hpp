@@ -65,6 +65,11 @@ Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
                                           const std::vector<std::filesystem::path>& built,
                                           const std::set<std::string>& ours);
 
+// Where each module of the spec goes for this kernel, without the .ko suffix.
+std::vector<std::filesystem::path> module_destinations(const InstallSettings& settings,
+                                                       const ModuleSpec& spec,
+                                                       const Kernel& kernel);
+
 // What place_modules will write, move aside and delete, known before it touches
 // anything, so the caller can journal it first: the new files, foreign files at their
 // destinations, and the cell's `previous` files that the new set replaces or drops.
@@ -80,6 +85,9 @@ Expected<void> place_modules(const Root& root, const PreparedInstall& prepared, 
 
 // The change that uninstalls a cell: all its files go, its displaced originals come back.
 PendingChange uninstall_change(const CellRecord& record);
+
+// Deletes the modules a cell kept from its build (CellRecord::built) and their directory.
+void discard_kept_build(const Root& root, const CellRecord& record);
 
 // Uninstalls a cell at once (apply_removal of its uninstall_change), unjournaled.
 std::vector<std::string> uninstall_cell(const Root& root, const CellRecord& record);

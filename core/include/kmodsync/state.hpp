@@ -22,6 +22,7 @@ struct StatePaths
   std::filesystem::path lock_file;
   std::filesystem::path build_dir;  // per-cell build trees
   std::filesystem::path log_dir;    // per-cell logs
+  std::filesystem::path built_dir;  // built modules kept per cell, as they left make
 };
 
 // A file kmodsync placed, recorded so that only this exact file is ever removed.
@@ -43,7 +44,12 @@ struct DisplacedFile
   std::string sha256;
 };
 
-enum class Outcome { installed, failed, skipped };
+// built: compiled and kept (`dkms build`), not installed.
+// The input key of a kept build loaded from a tarball: current for one install, whatever
+// the cell's key is.
+inline constexpr const char* k_prebuilt_key = "prebuilt";
+
+enum class Outcome { installed, failed, skipped, built };
 const char* to_string(Outcome outcome);
 
 // The last result of one cell (module NAME/VERSION x kernel).
@@ -60,6 +66,9 @@ struct CellRecord
   std::string log;         // absolute on the managed system
   std::vector<InstalledFile> files;
   std::vector<DisplacedFile> displaced;
+  // The modules as the build left them (unstripped, unsigned), kept under built_dir so that
+  // `dkms install` after `dkms build`, or after `dkms uninstall`, needs no compiler.
+  std::vector<InstalledFile> built;
   std::int64_t time = 0;   // Unix time of the outcome
 };
 
@@ -85,6 +94,14 @@ struct State
   std::vector<std::string> registered;
   // NAME/VERSION taken out with `kmodsync remove`: not built again until added back.
   std::set<std::string> removed;
+  // NAME/VERSION added with `dkms add` (or found added in a DKMS tree): listed by `dkms
+  // status` before any cell exists; adding one twice is DKMS's error 3.
+  std::set<std::string> added;
+  // NAME/VERSION/KV that DKMS's tree says are installed: the next pass that plans the cell
+  // takes the files DKMS installed as its own instead of rebuilding them.
+  std::set<std::string> adopt;
+  // The root's DKMS tree was imported (done once).
+  bool dkms_imported = false;
   // Kernels whose modules changed and that still need depmod: recorded before the change
   // is made, so a pass killed before depmod leaves the work to the next one.
   std::set<std::string> depmod_pending;
