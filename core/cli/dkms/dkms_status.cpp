@@ -48,22 +48,28 @@ int status(const Context& context)
         || (!request.version.empty() && version != request.version)) {
       continue;
     }
-    std::vector<const CellRecord*> lines;
+    std::vector<std::pair<std::string, const char*>> lines; // kernel, state
     for (const auto& record : state->cells) {
       if (record.module == module && record.version == version && kernel_wanted(record.kernel)
           && (record.outcome == Outcome::installed || record.outcome == Outcome::built)) {
-        lines.push_back(&record);
+        lines.emplace_back(record.kernel, record.outcome == Outcome::installed ? "installed" : "built");
       }
     }
-    std::sort(lines.begin(), lines.end(), [](const CellRecord* a, const CellRecord* b) {
-      return compare_versions(a->kernel, b->kernel) < 0;
-    });
+    // Installed by DKMS and not yet taken over by a pass: installed all the same.
+    const std::string prefix = module + "/" + version + "/";
+    for (const auto& key : state->adopt) {
+      const std::string kernel = key.substr(prefix.size());
+      if (key.starts_with(prefix) && kernel_wanted(kernel) && !state->find(module, version, kernel)) {
+        lines.emplace_back(kernel, "installed");
+      }
+    }
+    std::sort(lines.begin(), lines.end(),
+              [](const auto& a, const auto& b) { return compare_versions(a.first, b.first) < 0; });
     if (lines.empty()) {
       fmt::print("{}/{}: added\n", module, version);
     }
-    for (const CellRecord* record : lines) {
-      fmt::print("{}/{}, {}, {}: {}\n", module, version, record->kernel, arch,
-                 record->outcome == Outcome::installed ? "installed" : "built");
+    for (const auto& [kernel, what] : lines) {
+      fmt::print("{}/{}, {}, {}: {}\n", module, version, kernel, arch, what);
     }
   }
   return k_ok;
