@@ -92,4 +92,35 @@ bool import_dkms_tree(const Root& root, State& state)
   return true;
 }
 
+void mark_added_in_dkms_tree(const Root& root, const std::string& name, const std::string& version,
+                             const std::string& source_dir)
+{
+  const fs::path dir = root("/var/lib/dkms/" + name + "/" + version);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path link = dir / "source";
+  if (fs::is_symlink(link, ec)) {
+    fs::remove(link, ec);
+  }
+  if (!fs::exists(fs::symlink_status(link, ec))) {
+    fs::create_directory_symlink(source_dir, link, ec);
+  }
+  if (ec) {
+    LOG("cannot mark {}/{} added in {}: {}", name, version, dir.string(), ec.message());
+  }
+}
+
+void unmark_added_in_dkms_tree(const Root& root, const std::string& name, const std::string& version)
+{
+  const fs::path module_dir = root("/var/lib/dkms/" + name);
+  const fs::path dir = module_dir / version;
+  std::error_code ec;
+  if (fs::is_symlink(dir / "source", ec)) {
+    fs::remove(dir / "source", ec);
+  }
+  fs::remove(dir / "build", ec); // the empty directory DKMS's add makes; only if empty
+  fs::remove(dir, ec);           // only if empty
+  fs::remove(module_dir, ec);
+}
+
 } // namespace kmodsync

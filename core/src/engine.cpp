@@ -193,6 +193,15 @@ private:
       request.jobserver = &m_jobserver;
       request.timeout = m_options.build_timeout;
       result = build_cell(request);
+      // Kept stripped, as DKMS keeps its built modules: smaller, and what gets installed.
+      for (std::size_t i = 0; result.ok && i < result.modules.size() && i < cell.spec->modules.size(); ++i) {
+        if (cell.spec->modules[i].strip) {
+          if (auto stripped = strip_module(result.modules[i]); !stripped) {
+            result.ok = false;
+            result.failure = stripped.error();
+          }
+        }
+      }
       if (result.ok) {
         auto stored = keep_build(cell, result.modules);
         if (stored) {
@@ -631,7 +640,9 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
   for (const auto& cell : plan->cells) {
     report.cells.push_back(cell.report);
   }
-  changed |= run_pending_depmods(options.root, *state, plan->kernels, report.errors);
+  if (options.depmod) {
+    changed |= run_pending_depmods(options.root, *state, plan->kernels, report.errors);
+  }
   // After depmod: the generators read modules.dep.
   changed |= settle_initramfs(options.root, *state, plan->kernels, setup.initramfs, report.errors);
   if (changed) {

@@ -156,6 +156,22 @@ std::string install_fingerprint(const InstallSettings& settings, const Kernel& k
                      settings.key ? signature_hash(settings, kernel) : "-", settings.force);
 }
 
+Expected<void> strip_module(const fs::path& module)
+{
+  Command strip;
+  strip.argv = {"strip", "-g", module.string()};
+  strip.env = clean_environment();
+  strip.timeout = std::chrono::minutes(2);
+  auto completion = run(strip);
+  if (!completion) {
+    return std::unexpected(completion.error());
+  }
+  if (!completion->succeeded()) {
+    return error("strip -g {} failed: {}", module.string(), util::trim(completion->output));
+  }
+  return {};
+}
+
 std::vector<fs::path> module_destinations(const InstallSettings& settings, const ModuleSpec& spec, const Kernel& kernel)
 {
   std::vector<fs::path> destinations;
@@ -185,16 +201,8 @@ Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
       return std::unexpected(info.error());
     }
     if (record.strip) {
-      Command strip;
-      strip.argv = {"strip", "-g", built[i].string()};
-      strip.env = clean_environment();
-      strip.timeout = std::chrono::minutes(2);
-      auto completion = run(strip);
-      if (!completion) {
-        return std::unexpected(completion.error());
-      }
-      if (!completion->succeeded()) {
-        return error("strip -g {} failed: {}", built[i].string(), util::trim(completion->output));
+      if (auto stripped = strip_module(built[i]); !stripped) {
+        return std::unexpected(stripped.error());
       }
     }
     auto content = util::read_file(built[i]);

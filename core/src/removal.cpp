@@ -8,6 +8,7 @@
 #include "kmodsync/config.hpp"
 #include "kmodsync/dkms_conf.hpp"
 #include "kmodsync/dkms_import.hpp"
+#include "kmodsync/dkms_spec.hpp"
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/initramfs.hpp"
@@ -19,6 +20,8 @@
 #include <algorithm>
 #include <ctime>
 #include <set>
+
+#include <sys/utsname.h>
 
 namespace kmodsync {
 
@@ -148,6 +151,7 @@ Expected<std::vector<std::string>> remove_module(const Root& root, const std::st
     if (auto settled = save_and_settle(root, *locked, warnings, WithInitramfs::yes); !settled) {
       return std::unexpected(settled.error());
     }
+    unmark_added_in_dkms_tree(root, name, version);
     return warnings;
   } catch (const std::exception& e) {
     return error("internal error while removing {}/{}: {}", name, version, e.what());
@@ -332,9 +336,15 @@ Expected<AddedSource> add_module_source(const Root& root, const std::string& dir
     if (!fs::is_regular_file(dir / "dkms.conf")) {
       return error("{} has no dkms.conf", dir.string());
     }
-    // PACKAGE_NAME/VERSION do not depend on the kernel in any dkms.conf worth the name;
-    // an empty kernel context is enough to learn them.
+    // As `dkms add`: the file is read for the running kernel, and must be valid as a whole
+    // (PACKAGE_NAME/VERSION do not depend on the kernel in any dkms.conf worth the name).
     DkmsConfContext context;
+    struct utsname names {};
+    if (::uname(&names) == 0) {
+      context.kernelver = names.release;
+      context.arch = names.machine;
+      context.kernel_source_dir = root("/lib/modules/" + context.kernelver + "/build").string();
+    }
     context.source_tree = root("/usr/src").string();
     const auto [module, version] = detail::guess_name_version(dir.filename().string());
     context.module = module;
@@ -348,6 +358,9 @@ Expected<AddedSource> add_module_source(const Root& root, const std::string& dir
     const std::string package_version = values->get("PACKAGE_VERSION");
     if (name.empty() || package_version.empty()) {
       return error("{}: No 'PACKAGE_NAME' or 'PACKAGE_VERSION' directive specified", (dir / "dkms.conf").string());
+    }
+    if (auto spec = make_module_spec(*values, dir / "dkms.conf", context, {}); !spec) {
+      return std::unexpected(spec.error());
     }
     auto locked = lock_state(root);
     if (!locked) {
@@ -381,6 +394,7 @@ Expected<AddedSource> add_module_source(const Root& root, const std::string& dir
     if (auto saved = state->save(paths.state_file); !saved) {
       return std::unexpected(saved.error());
     }
+    mark_added_in_dkms_tree(root, name, package_version, managed);
     return added;
   } catch (const std::exception& e) {
     return error("internal error while adding {}: {}", directory, e.what());

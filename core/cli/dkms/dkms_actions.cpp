@@ -106,6 +106,7 @@ PassOptions pass_options(const Context& context, std::vector<std::string> kernel
   options.kernels = std::move(kernels);
   options.jobs = context.request.jobs;
   options.force = context.request.force;
+  options.depmod = !context.request.no_depmod;
   return options;
 }
 
@@ -141,7 +142,7 @@ int code_of(const CellReport& cell, bool install)
   return k_error;
 }
 
-void print_outcome(const Request& request, const CellReport& cell, bool install)
+void print_outcome(const Context& context, const CellReport& cell, bool install)
 {
   const char* what = install ? "installed on" : "built for";
   switch (cell.status) {
@@ -164,10 +165,10 @@ void print_outcome(const Request& request, const CellReport& cell, bool install)
     }
     break;
   case CellStatus::failed:
-    fmt::print(stderr, "Error! Bad return status for module {} on kernel {}: {}\n", request.action == "build" ? "build" : "build or install",
+    fmt::print(stderr, "Error! Bad return status for module {} on kernel {}: {}\n", context.request.action == "build" ? "build" : "build or install",
                cell.kernel, cell.reason);
     if (!cell.log.empty()) {
-      fmt::print(stderr, "Consult {} for more information.\n", cell.log);
+      fmt::print(stderr, "Consult {} for more information.\n", context.root(cell.log).string());
     }
     break;
   default:
@@ -210,7 +211,7 @@ int add(const Context& context)
   auto added = add_module_source(context.root, dir, std::chrono::seconds(10), from_path);
   if (!added) {
     fmt::print(stderr, "Error! Bad conf file.\n{}\n", added.error());
-    return from_path ? 10 : k_bad_conf;
+    return k_bad_conf; // DKMS 3.0.10's "malformed" 10 is never reached: its read_conf dies with 8 first
   }
   if (added->already_added) {
     fmt::print(stderr, "Error! DKMS tree already contains: {}-{}\nYou cannot add the same module/version combo more "
@@ -284,7 +285,7 @@ int build_or_install(const Context& context, bool install)
       code = code == k_ok ? k_not_found : code;
       continue;
     }
-    print_outcome(request, *cell, install);
+    print_outcome(context, *cell, install);
     const int cell_code = code_of(*cell, install);
     code = code == k_ok ? cell_code : code;
   }
@@ -402,7 +403,17 @@ int autoinstall(const Context& context, const std::string& action)
   for (const auto& kernel : wanted) {
     releases.push_back(kernel.kernel);
   }
+  // As DKMS: the modules that are added (`kmodsync sync` also builds sources never added).
+  auto state = load_dkms_view(context.root);
+  if (!state) {
+    fmt::print(stderr, "Error! {}\n", state.error());
+    return k_autoinstall_failed;
+  }
   PassOptions options = pass_options(context, releases);
+  options.modules = added_modules(*state);
+  if (options.modules.empty()) {
+    return k_ok;
+  }
   TextReporter reporter(context.root, stdout);
   auto report = run_pass(options, reporter);
   if (!report) {
@@ -491,7 +502,7 @@ int match(const Context& context)
   }
   int code = k_ok;
   for (const auto& cell : report->cells) {
-    print_outcome(request, cell, true);
+    print_outcome(context, cell, true);
     const int cell_code = code_of(cell, true);
     code = code == k_ok ? cell_code : code;
   }

@@ -13,11 +13,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// DKMS's "module/version" and "kernel/arch" split: at the last slash.
+// DKMS's "module/version" and "kernel/arch" split: at the first slash (its ^([^/]*)/(.*)$).
 std::pair<std::string, std::string> split_pair(const std::string& text)
 {
-  const auto slash = text.rfind('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size()) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) {
     return {text, ""};
   }
   return {text.substr(0, slash), text.substr(slash + 1)};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include <sys/utsname.h>
 
@@ -30,6 +31,25 @@ bool is_added(const State& state, const std::string& module, const std::string& 
   return state.added.contains(key) || std::any_of(state.cells.begin(), state.cells.end(), [&](const CellRecord& r) {
            return r.module == module && r.version == version;
          });
+}
+
+std::vector<std::string> added_modules(const State& state)
+{
+  std::set<std::string> modules;
+  for (const auto& key : state.added) {
+    modules.insert(key);
+  }
+  for (const auto& record : state.cells) {
+    modules.insert(record.module + "/" + record.version);
+  }
+  std::vector<std::string> added;
+  for (const auto& key : modules) {
+    const auto slash = key.find('/');
+    if (is_added(state, key.substr(0, slash), key.substr(slash + 1))) {
+      added.push_back(key);
+    }
+  }
+  return added;
 }
 
 bool has_module(const State& state, const std::string& module)

@@ -19,6 +19,8 @@ Expected<State> load_dkms_view(const Root& root);
 // and not removed since.
 bool is_added(const State& state, const std::string& module, const std::string& version);
 bool has_module(const State& state, const std::string& module);
+// Every added NAME/VERSION.
+std::vector<std::string> added_modules(const State& state);
 // Whether any kernel still has the module built or installed.
 bool has_built_cells(const State& state, const std::string& module, const std::string& version);
 std::vector<std::string> kernels_with_cells(const State& state, const std::string& module, const std::string& version);

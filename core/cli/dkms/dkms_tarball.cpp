@@ -11,6 +11,7 @@
 #include "kmodsync/kernel.hpp"
 #include "kmodsync/module_info.hpp"
 #include "kmodsync/state.hpp"
+#include "kmodsync/string_util.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -284,19 +285,28 @@ int load_tarball(const Context& context)
       return k_not_in_tree;
     }
   }
+  std::string source_dir = context.root.managed(source);
   if (!fs::is_regular_file(source / "dkms.conf", ec)) {
-    if (fs::is_regular_file(work / "dkms_binaries_only" / "dkms.conf", ec)) {
-      fmt::print(stderr, "Error! {} holds modules without their source (--binaries-only): kmodsync builds, signs and "
-                         "tracks modules from source and does not load these.\n",
-                 request.archive);
-    } else {
+    const fs::path binaries = work / "dkms_binaries_only";
+    if (!fs::is_regular_file(binaries / "dkms.conf", ec)) {
       fmt::print(stderr, "Error! No valid dkms.conf in dkms_source_tree or dkms_binaries_only.\n{} is not a valid DKMS "
                          "tarball.\n",
                  request.archive);
+      return 7;
     }
-    return 7;
+    // Modules without their source: loaded only when the source is installed already, so
+    // kmodsync can rebuild them when the kernel's headers change.
+    auto name = util::read_file(binaries / "PACKAGE_NAME");
+    auto version = util::read_file(binaries / "PACKAGE_VERSION");
+    source_dir = fmt::format("/usr/src/{}-{}", name ? util::trim(*name) : std::string_view(), version ? util::trim(*version) : std::string_view());
+    if (!name || !version || !fs::is_regular_file(context.root(source_dir) / "dkms.conf", ec)) {
+      fmt::print(stderr, "Error! {} holds modules without their source (--binaries-only) and {} is not installed: "
+                         "kmodsync builds and tracks modules from source and does not load these.\n",
+                 request.archive, context.root(source_dir).string());
+      return 7;
+    }
   }
-  auto added = add_module_source(context.root, context.root.managed(source), std::chrono::seconds(10), true);
+  auto added = add_module_source(context.root, source_dir, std::chrono::seconds(10), true);
   if (!added) {
     fmt::print(stderr, "Error! Malformed dkms.conf, refusing to load: {}\n", added.error());
     return 7;

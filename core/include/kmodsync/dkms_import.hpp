@@ -13,4 +13,13 @@ namespace kmodsync {
 // itself is left as it is. Returns true if the state changed.
 bool import_dkms_tree(const Root& root, State& state);
 
+// Keeps DKMS's "added" mark, ROOT/var/lib/dkms/NAME/VERSION/source -> SOURCE, in step with
+// kmodsync's: scripts written for DKMS test for it (`[ -L /var/lib/dkms/N/V/source ]`), and
+// DKMS itself, if it comes back, finds what is added. Best effort: a failure changes
+// nothing else.
+void mark_added_in_dkms_tree(const Root& root, const std::string& name, const std::string& version,
+                             const std::string& source_dir);
+// Removes the mark (only a `source` symlink) and the directories it leaves empty.
+void unmark_added_in_dkms_tree(const Root& root, const std::string& name, const std::string& version);
+
 } // namespace kmodsync

@@ -27,6 +27,7 @@ struct PassOptions
   // The cells were named by the user (`dkms build/install`): built even when AUTOINSTALL is
   // off or a newer version of the module is present, as DKMS builds what it is told to.
   bool explicit_request = false;
+  bool depmod = true;                // false: depmod is left pending for a later pass (`--no-depmod`)
   std::chrono::milliseconds build_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds conf_timeout{std::chrono::seconds(10)};
 };

@@ -65,6 +65,9 @@ Expected<PreparedInstall> prepare_install(const InstallSettings& settings,
                                           const std::vector<std::filesystem::path>& built,
                                           const std::set<std::string>& ours);
 
+// `strip -g MODULE` in place (STRIP[i], as DKMS: debug symbols go, the symbol table stays).
+Expected<void> strip_module(const std::filesystem::path& module);
+
 // Where each module of the spec goes for this kernel, without the .ko suffix.
 std::vector<std::filesystem::path> module_destinations(const InstallSettings& settings,
                                                        const ModuleSpec& spec,
