@@ -9,7 +9,9 @@ namespace kmodsync::cli {
 
 void TextReporter::cell_started(const CellReport& cell)
 {
-  fmt::print(m_out, "  building    {}/{} for {}\n", cell.module, cell.version, cell.kernel);
+  // A kept or loaded build is only installed: no compiler runs.
+  const char* what = cell.reason.starts_with("installing") ? "installing" : "building";
+  fmt::print(m_out, "  {:<11} {}/{} for {}\n", what, cell.module, cell.version, cell.kernel);
   std::fflush(m_out);
 }
 

@@ -367,14 +367,11 @@ private:
       if (!content) {
         return std::unexpected(content.error());
       }
-      const fs::path copy = dir / fmt::format("{}-{}", i, modules[i].filename().string());
-      if (auto made = util::ensure_directory(dir); !made) {
-        return std::unexpected(made.error());
+      auto file = keep_module(m_options.root, dir, i, modules[i].filename().string(), *content);
+      if (!file) {
+        return std::unexpected(file.error());
       }
-      if (auto written = write_file_atomically(copy, *content, 0644); !written) {
-        return error("keeping the built {}: {}", modules[i].filename().string(), written.error());
-      }
-      kept.push_back(with_stat(m_options.root, {m_options.root.managed(copy), sha256_text(*content), 0, 0}));
+      kept.push_back(std::move(*file));
     }
     return kept;
   }

@@ -359,6 +359,19 @@ Expected<void> run_depmod(const Root& root, const std::string& kernel_release, c
   return {};
 }
 
+Expected<InstalledFile> keep_module(const Root& root, const fs::path& dir, std::size_t index,
+                                    const std::string& file_name, const std::string& content)
+{
+  if (auto made = util::ensure_directory(dir); !made) {
+    return std::unexpected(made.error());
+  }
+  const fs::path copy = dir / fmt::format("{}-{}", index, file_name);
+  if (auto written = write_file_atomically(copy, content, 0644); !written) {
+    return error("keeping the built {}: {}", file_name, written.error());
+  }
+  return with_stat(root, {root.managed(copy), sha256_text(content), 0, 0});
+}
+
 void discard_kept_build(const Root& root, const CellRecord& record)
 {
   std::error_code ec;

@@ -295,9 +295,23 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       continue;
     }
     const CellRecord* record = state.find(cell.module, cell.version, cell.kernel->release);
+    // A kept build that is current (same input key, or loaded from a tarball) spares the
+    // compiler: `dkms build` finds it done, an install only installs it.
     const bool built_kept = record && !record->built.empty() && files_intact(options.root, record->built);
-    if (record && built_kept && record->outcome == Outcome::built && record->input_key == k_prebuilt_key
-        && !options.rebuild) {
+    const bool kept_is_current =
+      built_kept && !options.rebuild
+      && ((record->outcome == Outcome::built && record->input_key == k_prebuilt_key)
+          || (record->input_key == cell.input_key && record->outcome != Outcome::failed));
+    const bool installed_is_current = record && record->input_key == cell.input_key && !options.rebuild
+                                      && record->outcome == Outcome::installed && !record->files.empty()
+                                      && files_intact(options.root, record->files);
+    // Every installed cell has at least one module file: none recorded means not installed.
+    if (installed_is_current) {
+      report.status = CellStatus::up_to_date;
+      report.log = record->log;
+      continue;
+    }
+    if (kept_is_current) {
       report.log = record->log;
       if (!options.install) {
         report.status = CellStatus::up_to_date;
@@ -307,30 +321,11 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       cell.needs_build = true;
       cell.from_built = true;
       report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
-      report.reason = "installing the loaded prebuilt modules";
+      report.reason = record->input_key == k_prebuilt_key ? "installing the loaded prebuilt modules"
+                                                          : "installing the kept build";
       continue;
     }
     if (record && record->input_key == cell.input_key && !options.rebuild) {
-      // Every installed cell has at least one module file: none recorded means not installed.
-      if (record->outcome == Outcome::installed && !record->files.empty()
-          && files_intact(options.root, record->files)) {
-        report.status = CellStatus::up_to_date;
-        report.log = record->log;
-        continue;
-      }
-      if (built_kept && record->outcome != Outcome::failed) {
-        report.log = record->log;
-        if (!options.install) {
-          report.status = CellStatus::up_to_date;
-          report.reason = "built";
-          continue;
-        }
-        cell.needs_build = true;
-        cell.from_built = true;
-        report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
-        report.reason = "installing the kept build";
-        continue;
-      }
       if (record->outcome == Outcome::failed && !options.retry) {
         report.status = CellStatus::failed;
         report.cause = record->reason.starts_with("make") || !record->first_error.empty() ? CellCause::build_failed

@@ -242,9 +242,6 @@ Expected<void> load_prebuilt(const Root& root, const std::string& name, const st
     record.built.clear();
     record.outcome = Outcome::built; // installed files (if any) stay tracked; the next install replaces them
     const fs::path dir = locked->paths.built_dir / kernel / name / version;
-    if (auto made = util::ensure_directory(dir); !made) {
-      return made;
-    }
     for (std::size_t i = 0; i < modules.size(); ++i) {
       auto content = util::read_file(modules[i]);
       if (!content) {
@@ -263,11 +260,11 @@ Expected<void> load_prebuilt(const Root& root, const std::string& name, const st
         }
       }
       *content = std::string(strip_module_signature(*content));
-      const fs::path copy = dir / fmt::format("{}-{}", i, file_name);
-      if (auto written = write_file_atomically(copy, *content, 0644); !written) {
-        return written;
+      auto file = keep_module(root, dir, i, file_name, *content);
+      if (!file) {
+        return std::unexpected(file.error());
       }
-      record.built.push_back(with_stat(root, {root.managed(copy), sha256_text(*content), 0, 0}));
+      record.built.push_back(std::move(*file));
     }
     record.time = std::time(nullptr);
     state.put(std::move(record));

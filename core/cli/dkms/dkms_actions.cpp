@@ -298,25 +298,19 @@ int uninstall(const Context& context, bool keep_build)
   if (!has_module_args(request)) {
     return k_error;
   }
-  auto state = load_dkms_view(context.root);
-  if (!state) {
-    fmt::print(stderr, "Error! {}\n", state.error());
-    return k_error;
-  }
-  if (!is_added(*state, request.module, request.version)) {
-    fmt::print(stderr, "Error! The module/version combo: {}-{} is not located in the DKMS tree.\n", request.module,
-               request.version);
-    return k_not_in_tree;
+  auto state = load_added(context);
+  if (const int* code = std::get_if<int>(&state)) {
+    return *code;
   }
   std::vector<std::string> releases;
   if (request.all) {
-    releases = kernels_with_cells(*state, request.module, request.version);
+    releases = kernels_with_cells(std::get<State>(state), request.module, request.version);
   } else {
     for (const auto& kernel : kernels_of(request)) {
       releases.push_back(kernel.kernel);
     }
   }
-  const auto had_cells = kernels_with_cells(*state, request.module, request.version);
+  const auto had_cells = kernels_with_cells(std::get<State>(state), request.module, request.version);
   auto result = uninstall_module(context.root, request.module, request.version, releases, keep_build, !request.no_depmod);
   if (!result) {
     fmt::print(stderr, "Error! {}\n", result.error());
@@ -343,15 +337,9 @@ int remove(const Context& context)
   if (!has_module_args(request)) {
     return k_error;
   }
-  auto state = load_dkms_view(context.root);
-  if (!state) {
-    fmt::print(stderr, "Error! {}\n", state.error());
-    return k_error;
-  }
-  if (!is_added(*state, request.module, request.version)) {
-    fmt::print(stderr, "Error! The module/version combo: {}-{} is not located in the DKMS tree.\n", request.module,
-               request.version);
-    return k_not_in_tree;
+  auto state = load_added(context);
+  if (const int* code = std::get_if<int>(&state)) {
+    return *code;
   }
   if (!request.all) {
     std::vector<std::string> releases;

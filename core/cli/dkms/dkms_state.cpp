@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "dkms_state.hpp"
+#include "dkms_command.hpp"
 
 #include "kmodsync/dkms_import.hpp"
 
 #include <algorithm>
 #include <filesystem>
+
+#include <fmt/format.h>
 #include <set>
 
 #include <sys/utsname.h>
@@ -20,6 +23,22 @@ Expected<State> load_dkms_view(const Root& root)
     import_dkms_tree(root, *state);
   }
   return state;
+}
+
+std::variant<State, int> load_added(const Context& context)
+{
+  const Request& request = context.request;
+  auto state = load_dkms_view(context.root);
+  if (!state) {
+    fmt::print(stderr, "Error! {}\n", state.error());
+    return k_error;
+  }
+  if (!is_added(*state, request.module, request.version)) {
+    fmt::print(stderr, "Error! The module/version combo: {}-{} is not located in the DKMS tree.\n", request.module,
+               request.version);
+    return k_not_in_tree;
+  }
+  return std::move(*state);
 }
 
 bool is_added(const State& state, const std::string& module, const std::string& version)

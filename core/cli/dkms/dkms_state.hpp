@@ -7,6 +7,7 @@
 #include "kmodsync/state.hpp"
 
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace kmodsync::cli::dkms {
@@ -14,6 +15,10 @@ namespace kmodsync::cli::dkms {
 // The recorded state, with a DKMS tree not imported yet taken in (in memory only: the next
 // command that writes imports it for good). No lock: state.json is replaced atomically.
 Expected<State> load_dkms_view(const Root& root);
+
+// The view, when the request's NAME/VERSION is added; else DKMS's error is printed and its
+// exit code returned (3 "not located in the DKMS tree", 1 for an unreadable state).
+std::variant<State, int> load_added(const struct Context& context);
 
 // "Added" as DKMS says it: added with `dkms add` (or in DKMS's tree), or built by a pass,
 // and not removed since.

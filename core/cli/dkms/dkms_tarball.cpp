@@ -138,16 +138,11 @@ int make_tarball(const Context& context)
     fmt::print(stderr, "Error! Arguments <module> and <module-version> are not specified.\n");
     return k_error;
   }
-  auto state = load_dkms_view(context.root);
-  if (!state) {
-    fmt::print(stderr, "Error! {}\n", state.error());
-    return k_error;
+  auto loaded = load_added(context);
+  if (const int* code = std::get_if<int>(&loaded)) {
+    return *code;
   }
-  if (!is_added(*state, request.module, request.version)) {
-    fmt::print(stderr, "Error! The module/version combo: {}-{} is not located in the DKMS tree.\n", request.module,
-               request.version);
-    return k_not_in_tree;
-  }
+  State* state = &std::get<State>(loaded);
   const std::string arch = machine_arch();
   std::vector<std::string> kernels;
   if (request.all) {

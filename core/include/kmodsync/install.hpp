@@ -89,6 +89,11 @@ Expected<void> place_modules(const Root& root, const PreparedInstall& prepared, 
 // The change that uninstalls a cell: all its files go, its displaced originals come back.
 PendingChange uninstall_change(const CellRecord& record);
 
+// Writes one module of a cell's kept build: DIR/INDEX-FILE_NAME, atomically; the record
+// of it as CellRecord::built holds it.
+Expected<InstalledFile> keep_module(const Root& root, const std::filesystem::path& dir, std::size_t index,
+                                    const std::string& file_name, const std::string& content);
+
 // Deletes the modules a cell kept from its build (CellRecord::built) and their directory.
 void discard_kept_build(const Root& root, const CellRecord& record);
 
