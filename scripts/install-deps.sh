@@ -7,7 +7,7 @@ level=${1:-test}
 build_packages=(
   cmake g++ make pkg-config
   libfmt-dev doctest-dev libkmod-dev libcli11-dev nlohmann-json3-dev libssl-dev
-  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev
+  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev librpm-dev
 )
 runtime_packages=(bash kmod binutils patch gcc-12)
 # The real kernels the tests and the demo build against (pinned: see TESTING.md).
@@ -15,7 +15,7 @@ runtime_packages=(bash kmod binutils patch gcc-12)
 # qemu, busybox and the 6.12 image boot a module kmodsync built (tests/integration/test_qemu_boot.sh).
 test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64
                linux-image-6.12.107+deb12-amd64 qemu-system-x86 busybox-static xz-utils zstd
-               openssl cpio libc6-dev debootstrap)
+               openssl cpio libc6-dev debootstrap rpm dnf createrepo-c)
 bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")

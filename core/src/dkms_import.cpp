@@ -14,7 +14,8 @@ namespace {
 
 // DKMS writes the `source` link with the path as it saw it: the managed system's path, or
 // (with --sourcetree) a host path inside the root.
-std::optional<std::string> managed_source(const Root& root, const fs::path& source)
+std::optional<std::string> managed_source(const Root& root, const fs::path& source, const std::string& name,
+                                          const std::string& version)
 {
   std::error_code ec;
   fs::path target = source;
@@ -33,6 +34,11 @@ std::optional<std::string> managed_source(const Root& root, const fs::path& sour
   const std::string inside = root.managed(target);
   if (!inside.starts_with("/..") && fs::is_regular_file(root(inside) / "dkms.conf", ec)) {
     return fs::path(inside).lexically_normal().string();
+  }
+  // A tree copied from elsewhere (an image built under another path): DKMS's own layout.
+  const std::string usual = "/usr/src/" + name + "-" + version;
+  if (fs::is_regular_file(root(usual) / "dkms.conf", ec)) {
+    return usual;
   }
   return std::nullopt;
 }
@@ -75,7 +81,7 @@ bool import_dkms_tree(const Root& root, State& state)
       if (entry_name == "original_module" || !entry.is_directory(ec)) {
         continue;
       }
-      const auto source = managed_source(root, entry.path() / "source");
+      const auto source = managed_source(root, entry.path() / "source", name, entry_name);
       if (!source) {
         continue;
       }

@@ -227,6 +227,13 @@ private:
     record.log = report.log;
     record.time = std::time(nullptr);
     record.built = kept;
+    if (!cell.from_built && !result.ok) {
+      // The build the cell kept before is of other inputs and nothing refers to it now.
+      const std::lock_guard lock(m_mutex);
+      if (const CellRecord* old = m_state.find(cell.module, cell.version, cell.kernel->release)) {
+        discard_kept_build(m_options.root, *old);
+      }
+    }
 
     std::vector<InstalledFile> previous;
     std::vector<DisplacedFile> previous_displaced;
@@ -544,7 +551,13 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
                                  || std::find(options.kernels.begin(), options.kernels.end(), record.kernel)
                                       != options.kernels.end();
     const bool kernel_gone = options.kernels.empty() && !kernels.contains(record.kernel);
-    const bool source_gone = kernel_in_scope && options.modules.empty() && !sources.contains(record.source_dir);
+    // Narrowed to some modules (a package of one module source was upgraded or erased),
+    // their versions whose source went away are pruned too.
+    const bool module_in_scope =
+      options.modules.empty() || std::any_of(options.modules.begin(), options.modules.end(), [&](const std::string& m) {
+        return m == record.module || m == record.module + "/" + record.version;
+      });
+    const bool source_gone = kernel_in_scope && module_in_scope && !sources.contains(record.source_dir);
     if (!kernel_gone && !source_gone) {
       return false;
     }
@@ -603,6 +616,14 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
   }
   changed |= plan->state_changed;
   PassReport report;
+  if (options.adopt_only) {
+    if (changed && !options.dry_run) {
+      if (auto saved = state->save(paths.state_file); !saved) {
+        return std::unexpected(saved.error());
+      }
+    }
+    return report;
+  }
   if (options.dry_run) {
     for (const auto& cell : plan->cells) {
       report.cells.push_back(cell.report);

@@ -257,6 +257,18 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
     }
     const ModuleSpec& spec = *cell.spec;
     if (!cell.kernel->buildable()) {
+      // Modules loaded from a tarball need no headers to be installed (DKMS's use of
+      // binary tarballs); anything else does.
+      const CellRecord* loaded = state.find(cell.module, cell.version, cell.kernel->release);
+      if (options.install && !options.adopt_only && loaded && loaded->outcome == Outcome::built
+          && loaded->input_key == k_prebuilt_key && files_intact(options.root, loaded->built)) {
+        cell.input_key = k_prebuilt_key;
+        cell.needs_build = true;
+        cell.from_built = true;
+        report.status = options.dry_run ? CellStatus::would_build : CellStatus::installed;
+        report.reason = "installing the loaded prebuilt modules";
+        continue;
+      }
       report.reason = cell.kernel->missing_headers_reason;
       report.cause = CellCause::no_headers;
       continue;
@@ -292,6 +304,9 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       plan.state_changed = true;
       report.status = CellStatus::up_to_date;
       report.reason = "installed by DKMS; adopted";
+      continue;
+    }
+    if (options.adopt_only) {
       continue;
     }
     const CellRecord* record = state.find(cell.module, cell.version, cell.kernel->release);

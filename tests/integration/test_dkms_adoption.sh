@@ -41,6 +41,18 @@ modules=$(find "$R/usr/lib/modules" -path '*/updates/dkms/*.ko*' | sort)
 check_eq "DKMS installed two modules" 2 "$(echo "$modules" | grep -c .)"
 sha256sum $modules >"$WORK/before.sha256"
 
+# --- a twin of the root: `dkms uninstall` of a cell DKMS installed, before any pass took
+# it over, removes DKMS's file (it would otherwise be left, and adopted again).
+R2=$(readlink -f "$WORK")/root2
+cp -a "$R" "$R2"
+"$KMODSYNC" dkms --root "$R2" uninstall acpi-call/1.2.2 -k "$K1" >"$WORK/uninstall.log" 2>&1
+check_eq "dkms uninstall of a DKMS-installed cell exits 0" 0 $?
+check_eq "its module file is gone" "" "$(find "$R2/usr/lib/modules/$K1" -name 'acpi_call.ko*')"
+check "modules.dep of $K1 no longer names it" bash -c "! grep -q acpi_call '$R2/usr/lib/modules/$K1/modules.dep'"
+check "dkms status no longer says installed" bash -c "! '$KMODSYNC' dkms --root '$R2' status | grep -q 'acpi-call/1.2.2, $K1, x86_64: installed'"
+check_eq "the twin's vpoll (not asked for) is untouched" 1 "$(find "$R2/usr/lib/modules/$K1" -name 'vpoll.ko*' | wc -l)"
+rm -rf "$R2"
+
 # --- kmodsync reads the same status straight away (nothing imported on disk yet), but for
 # DKMS's built-only cell, which is kmodsync's to build.
 ours status | sort >"$WORK/ours-status-first.txt"

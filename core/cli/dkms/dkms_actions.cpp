@@ -292,6 +292,31 @@ int build_or_install(const Context& context, bool install)
   return code;
 }
 
+namespace {
+
+// Cells DKMS's tree says are installed become kmodsync's before they are uninstalled:
+// otherwise their files would be left behind and adopted again by the next pass. Returns
+// true when it ran a pass (the state changed).
+bool adopt_pending(const Context& context, const State& state)
+{
+  const Request& request = context.request;
+  const std::string prefix = request.module + "/" + request.version + "/";
+  if (std::none_of(state.adopt.begin(), state.adopt.end(), [&](const std::string& key) { return key.starts_with(prefix); })) {
+    return false;
+  }
+  PassOptions options = pass_options(context, {});
+  options.modules = {name_version(request)};
+  options.explicit_request = true;
+  options.adopt_only = true;
+  Reporter quiet;
+  if (auto adopted = run_pass(options, quiet); !adopted) {
+    fmt::print(stderr, "Warning! {}\n", adopted.error());
+  }
+  return true;
+}
+
+} // namespace
+
 int uninstall(const Context& context, bool keep_build)
 {
   const Request& request = context.request;
@@ -301,6 +326,12 @@ int uninstall(const Context& context, bool keep_build)
   auto state = load_added(context);
   if (const int* code = std::get_if<int>(&state)) {
     return *code;
+  }
+  if (adopt_pending(context, std::get<State>(state))) {
+    state = load_added(context);
+    if (const int* code = std::get_if<int>(&state)) {
+      return *code;
+    }
   }
   std::vector<std::string> releases;
   if (request.all) {
@@ -340,6 +371,12 @@ int remove(const Context& context)
   auto state = load_added(context);
   if (const int* code = std::get_if<int>(&state)) {
     return *code;
+  }
+  if (adopt_pending(context, std::get<State>(state))) {
+    state = load_added(context);
+    if (const int* code = std::get_if<int>(&state)) {
+      return *code;
+    }
   }
   if (!request.all) {
     std::vector<std::string> releases;

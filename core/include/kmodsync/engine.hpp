@@ -27,6 +27,9 @@ struct PassOptions
   // The cells were named by the user (`dkms build/install`): built even when AUTOINSTALL is
   // off or a newer version of the module is present, as DKMS builds what it is told to.
   bool explicit_request = false;
+  // Only take over what DKMS's tree says is installed (before `dkms uninstall` acts on
+  // it); build nothing, record nothing else.
+  bool adopt_only = false;
   bool depmod = true;                // false: depmod is left pending for a later pass (`--no-depmod`)
   std::chrono::milliseconds build_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds conf_timeout{std::chrono::seconds(10)};

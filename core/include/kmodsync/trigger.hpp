@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+// What a package transaction changed, in a pass's terms. Shared by every trigger (the rpm
+// plugin, apt and pacman hooks): each only feeds in the paths its transaction added or
+// removed, and runs the one pass this asks for.
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kmodsync {
+
+struct TransactionChanges
+{
+  std::set<std::string> kernels_added;   // KV: a kernel image, module tree or headers arrived
+  std::set<std::string> kernels_removed; // KV: a kernel's files went away
+  std::set<std::string> modules;         // NAME of each module source added or removed
+
+  bool empty() const { return kernels_added.empty() && kernels_removed.empty() && modules.empty(); }
+};
+
+enum class PathChange { added, removed };
+
+// Notes one path of the managed system ("/usr/lib/modules/KV/vmlinuz",
+// "/usr/src/kernels/KV/Makefile", "/usr/src/NAME-VERSION/dkms.conf", with or without the
+// leading slash, /lib as well as /usr/lib). Returns true when it mattered.
+bool note_path(TransactionChanges& changes, std::string_view path, PathChange change);
+
+// The arguments after `kmodsync sync` for one pass covering the changes, or nullopt when
+// nothing relevant changed (no process need start). A removed kernel asks for a full pass
+// (only a full pass prunes kernels that are gone); else the pass is narrowed to the added
+// kernels, or to the touched modules (a removed source is pruned, an upgraded one replaced),
+// or covers everything when both kinds changed (a pass's scopes intersect).
+std::optional<std::vector<std::string>> sync_arguments(const TransactionChanges& changes);
+
+} // namespace kmodsync
