@@ -534,7 +534,7 @@ bool record_unbuilt(const Root& root, State& state, const PassCell& cell)
 
 // Uninstalls records whose kernel or source is gone; kernels that lost files need depmod.
 // The records leave the state, as journal entries, before any file is deleted.
-void prune(const PassOptions& options, const PassPlan& plan, State& state, PassReport& report)
+void prune(const PassOptions& options, const PassPlan& plan, State& state, PassReport& report, Reporter& reporter)
 {
   std::set<std::string> kernels;
   std::set<std::string> sources;
@@ -575,6 +575,7 @@ void prune(const PassOptions& options, const PassPlan& plan, State& state, PassR
     cell.kernel = record.kernel;
     cell.status = CellStatus::removed;
     cell.reason = kernel_gone ? "kernel is gone" : "module source is gone";
+    reporter.cell_finished(cell);
     report.cells.push_back(cell);
     return true;
   });
@@ -653,7 +654,7 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     changed = true;
   }
 
-  prune(options, *plan, *state, report);
+  prune(options, *plan, *state, report, reporter);
   changed |= !report.cells.empty();
   for (const auto& cell : plan->cells) {
     report.cells.push_back(cell.report);
