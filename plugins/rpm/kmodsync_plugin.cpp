@@ -69,8 +69,9 @@ rpmRC tsm_pre(rpmPlugin plugin, rpmts ts)
   }
   try {
     state->noted.clear();
-    if (rpmtsFlags(ts) & RPMTRANS_FLAG_TEST) {
-      return RPMRC_OK; // dnf's dry run before the real transaction
+    // dnf's dry run before the real transaction, and --justdb, which changes no file.
+    if (rpmtsFlags(ts) & (RPMTRANS_FLAG_TEST | RPMTRANS_FLAG_JUSTDB)) {
+      return RPMRC_OK;
     }
     rpmtsi iterator = rpmtsiInit(ts);
     while (rpmte element = rpmtsiNext(iterator, TR_ADDED | TR_REMOVED)) {
