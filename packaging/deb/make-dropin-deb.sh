@@ -22,8 +22,12 @@ stage=$tmp/debian/kmodsync
 mkdir -p "$stage/DEBIAN"
 touch "$tmp/debian/control"
 DESTDIR=$stage cmake --install "$build" --prefix /usr --strip >/dev/null
+# Debian's package carries the apt and /etc/kernel triggers, not rpm's plugin.
+rm -rf "$stage/usr/lib64/rpm-plugins" "$stage/usr/lib/rpm"
+rmdir "$stage/usr/lib64" 2>/dev/null || true
 
-shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "$stage/usr/bin/kmodsync" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "$stage/usr/bin/kmodsync" \
+  $(find "$stage/usr/lib/kmodsync" -type f -perm -u+x 2>/dev/null) 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "make-dropin-deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 
 # The version the *-dkms packages of Debian 12 require: dkms (>= 2.1.0.0) (v4l2loopback-dkms)
@@ -46,6 +50,8 @@ Description: keeps out-of-tree kernel modules in step with the installed kernels
  /usr/lib/dkms/common.postinst, so existing *-dkms packages work unchanged.
 EOF
 (cd "$stage" && find usr -type f -exec md5sum {} + | sort -k2 >DEBIAN/md5sums)
+# The hooks under /etc are the admin's to change: conffiles, kept on upgrade, gone on purge.
+(cd "$stage" && find etc -type f | sed 's|^|/|' | sort >DEBIAN/conffiles)
 
 deb=$out/kmodsync_${version}_amd64.deb
 dpkg-deb --root-owner-group -Zxz -z6 --build "$stage" "$deb" >/dev/null
