@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 
@@ -27,6 +28,7 @@ constexpr CommandEntry k_commands[] = {
   {add_add_command},
   {add_kernel_remove_command},
   {add_keygen_command},
+  {add_uninstall_command},
 };
 
 } // namespace
@@ -46,7 +48,12 @@ int main(int argc, char** argv)
   app.set_version_flag("--version", std::string("kmodsync ") + KMODSYNC_VERSION);
   app.require_subcommand(1);
   GlobalOptions global;
-  app.add_option("--root", global.root, "Work on the system under this directory (default /)");
+  // Hooks run by package managers pass the root down this way (kernel-install has no
+  // --root of its own).
+  if (const char* root = std::getenv("KMODSYNC_ROOT"); root && *root) {
+    global.root = root;
+  }
+  app.add_option("--root", global.root, "Work on the system under this directory (default /, or $KMODSYNC_ROOT)");
   app.add_flag("-v,--verbose", global.verbose, "Write a debug log to stderr");
   Action action;
   for (const auto& command : k_commands) {

@@ -54,11 +54,17 @@ bool note_path(TransactionChanges& changes, std::string_view path, PathChange ch
   }
   if (auto dir = component_after(path, "src/")) {
     if (path == "src/" + std::string(*dir) + "/dkms.conf") {
-      changes.modules.insert(detail::guess_name_version(std::string(*dir)).first);
+      changes.modules.insert(split_source_dir(std::string(*dir)).first);
+      changes.module_dirs.emplace(*dir);
       return true;
     }
   }
   return false;
+}
+
+std::pair<std::string, std::string> split_source_dir(const std::string& dir_name)
+{
+  return detail::guess_name_version(dir_name);
 }
 
 std::optional<std::vector<std::string>> sync_arguments(const TransactionChanges& changes)

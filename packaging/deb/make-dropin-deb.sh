@@ -22,8 +22,9 @@ stage=$tmp/debian/kmodsync
 mkdir -p "$stage/DEBIAN"
 touch "$tmp/debian/control"
 DESTDIR=$stage cmake --install "$build" --prefix /usr --strip >/dev/null
-# Debian's package carries the apt and /etc/kernel triggers, not rpm's plugin.
-rm -rf "$stage/usr/lib64/rpm-plugins" "$stage/usr/lib/rpm"
+# Debian's package carries the apt and /etc/kernel triggers, not rpm's or pacman's.
+rm -rf "$stage/usr/lib64/rpm-plugins" "$stage/usr/lib/rpm" "$stage/usr/share/libalpm" \
+  "$stage/usr/lib/kmodsync/kmodsync-pacman-hook"
 rmdir "$stage/usr/lib64" 2>/dev/null || true
 
 shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "$stage/usr/bin/kmodsync" \

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kmodsync {
@@ -18,6 +19,7 @@ struct TransactionChanges
   std::set<std::string> kernels_added;   // KV: a kernel image, module tree or headers arrived
   std::set<std::string> kernels_removed; // KV: a kernel's files went away
   std::set<std::string> modules;         // NAME of each module source added or removed
+  std::set<std::string> module_dirs;     // their directories' names under /usr/src ("NAME-VERSION")
 
   bool empty() const { return kernels_added.empty() && kernels_removed.empty() && modules.empty(); }
 };
@@ -28,6 +30,10 @@ enum class PathChange { added, removed };
 // "/usr/src/kernels/KV/Makefile", "/usr/src/NAME-VERSION/dkms.conf", with or without the
 // leading slash, /lib as well as /usr/lib). Returns true when it mattered.
 bool note_path(TransactionChanges& changes, std::string_view path, PathChange change);
+
+// "lime-forensics-1.9.1-5" -> {"lime-forensics", "1.9.1-5"}, as DKMS names a source's
+// directory: split before the first "-<digit>".
+std::pair<std::string, std::string> split_source_dir(const std::string& dir_name);
 
 // The arguments after `kmodsync sync` for one pass covering the changes, or nullopt when
 // nothing relevant changed (no process need start). A removed kernel asks for a full pass
