@@ -313,6 +313,38 @@ bool files_intact(const Root& root, const std::vector<InstalledFile>& files)
   });
 }
 
+namespace {
+
+// After a module leaves .../lib/modules/KV/updates/dkms/, the directories it was the last
+// file of go too (up to, not including, the kernel's own directory), so a package manager
+// removing the kernel finds nothing of kmodsync's.
+void remove_empty_parents(const Root& root, const std::string& managed_file)
+{
+  const fs::path file(managed_file);
+  std::vector<fs::path> parts(file.begin(), file.end());
+  // "/", "usr"?, "lib", "modules", KV, ...: the kernel's directory ends at "modules"/KV.
+  std::size_t kernel_end = 0;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (parts[i] == "modules" && i > 0 && parts[i - 1] == "lib") {
+      kernel_end = i + 2;
+      break;
+    }
+  }
+  if (kernel_end == 0) {
+    return;
+  }
+  fs::path dir = file.parent_path();
+  while (std::distance(dir.begin(), dir.end()) > static_cast<std::ptrdiff_t>(kernel_end)) {
+    std::error_code ec;
+    if (!fs::remove(root(dir.string()), ec) || ec) { // only an empty directory is removed
+      return;
+    }
+    dir = dir.parent_path();
+  }
+}
+
+} // namespace
+
 std::vector<std::string> remove_installed_files(const Root& root, const std::vector<InstalledFile>& files)
 {
   std::vector<std::string> warnings;
@@ -331,6 +363,7 @@ std::vector<std::string> remove_installed_files(const Root& root, const std::vec
       continue;
     }
     [[maybe_unused]] auto synced = util::fsync_directory(path.parent_path());
+    remove_empty_parents(root, file.path);
   }
   return warnings;
 }

@@ -3,6 +3,9 @@
 
 #include "pass_cell.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+
 namespace kmodsync {
 
 namespace {
@@ -34,14 +37,11 @@ bool note_path(TransactionChanges& changes, std::string_view path, PathChange ch
   }
   // lib/modules/KV/...: the kernel's module tree, image (vmlinuz) or build link.
   std::optional<std::string_view> kernel = component_after(path, "lib/modules/");
-  // src/kernels/KV/...: Fedora's kernel-devel; src/linux-headers-KV/: Debian's headers.
+  // src/kernels/KV/...: Fedora's kernel-devel. (Debian's headers packages ship the
+  // lib/modules/KV/build link, which names the kernel; their /usr/src/linux-headers-*
+  // directories do not: -common ones hold no kernel of that name.)
   if (!kernel) {
     kernel = component_after(path, "src/kernels/");
-  }
-  if (!kernel) {
-    if (auto dir = component_after(path, "src/"); dir && dir->starts_with("linux-headers-")) {
-      kernel = dir->substr(std::string_view("linux-headers-").size());
-    }
   }
   if (kernel) {
     // A module kmodsync itself installs is not the kernel changing.
@@ -60,6 +60,31 @@ bool note_path(TransactionChanges& changes, std::string_view path, PathChange ch
     }
   }
   return false;
+}
+
+void forget_absent_kernels(TransactionChanges& changes, const Root& root)
+{
+  std::erase_if(changes.kernels_added, [&](const std::string& kernel) {
+    std::error_code ec;
+    return !std::filesystem::is_directory(root("/usr/lib/modules/" + kernel), ec)
+           && !std::filesystem::is_directory(root("/lib/modules/" + kernel), ec);
+  });
+}
+
+std::string hook_kmodsync_binary()
+{
+  if (const char* binary = std::getenv("KMODSYNC"); binary && *binary) {
+    return binary;
+  }
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = self.parent_path().parent_path().parent_path() / "bin" / "kmodsync";
+    if (std::filesystem::is_regular_file(beside, ec)) {
+      return beside.string();
+    }
+  }
+  return "/usr/bin/kmodsync";
 }
 
 std::pair<std::string, std::string> split_source_dir(const std::string& dir_name)

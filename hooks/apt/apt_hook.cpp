@@ -116,6 +116,7 @@ int post_invoke(const std::string& kmodsync)
   }
   std::error_code ec;
   fs::remove(file, ec);
+  forget_absent_kernels(changes, Root(settings.root));
   const auto arguments = sync_arguments(changes);
   if (!arguments) {
     return 0;
@@ -142,7 +143,7 @@ int post_invoke(const std::string& kmodsync)
 int main(int argc, char** argv)
 {
   try {
-    std::string kmodsync = KMODSYNC_DEFAULT_BINARY;
+    std::string kmodsync = hook_kmodsync_binary();
     std::string mode;
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];

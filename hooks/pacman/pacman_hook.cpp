@@ -23,16 +23,10 @@ using namespace kmodsync;
 
 namespace {
 
-std::string kmodsync_binary()
-{
-  const char* binary = std::getenv("KMODSYNC");
-  return binary && *binary ? binary : KMODSYNC_DEFAULT_BINARY;
-}
-
 void run_kmodsync(std::vector<std::string> arguments)
 {
   Command command;
-  command.argv = {kmodsync_binary()};
+  command.argv = {hook_kmodsync_binary()};
   command.argv.insert(command.argv.end(), arguments.begin(), arguments.end());
   command.env = clean_environment();
   if (const char* root = std::getenv("KMODSYNC_ROOT"); root && *root) {
@@ -61,7 +55,9 @@ TransactionChanges read_targets(PathChange change)
 
 void install()
 {
-  const TransactionChanges changes = read_targets(PathChange::added);
+  TransactionChanges changes = read_targets(PathChange::added);
+  const char* root = std::getenv("KMODSYNC_ROOT");
+  forget_absent_kernels(changes, Root(root && *root ? root : "/"));
   if (auto arguments = sync_arguments(changes)) {
     arguments->insert(arguments->begin(), "sync");
     run_kmodsync(*arguments);

@@ -116,11 +116,12 @@ rpmRC tsm_post(rpmPlugin plugin, rpmts ts, int)
       changes.modules.insert(noted.changes.modules.begin(), noted.changes.modules.end());
     }
     state->noted.clear();
+    const char* root = rpmtsRootDir(ts);
+    kmodsync::forget_absent_kernels(changes, kmodsync::Root(root && *root ? root : "/"));
     const auto arguments = kmodsync::sync_arguments(changes);
     if (!arguments) {
       return RPMRC_OK;
     }
-    const char* root = rpmtsRootDir(ts);
     kmodsync::Command command;
     command.argv = {state->kmodsync, "--root", root && *root ? root : "/", "sync"};
     command.argv.insert(command.argv.end(), arguments->begin(), arguments->end());

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/trigger.hpp"
 
+#include "fixtures/temp_dir.hpp"
+
 #include <doctest/doctest.h>
+
+#include <filesystem>
 
 using namespace kmodsync;
 
@@ -24,7 +28,9 @@ TEST_CASE("kernel images, module trees, build links and headers name their kerne
   CHECK(note_path(changes, "/usr/lib/modules/6.1.0-55-amd64/vmlinuz", PathChange::added));
   CHECK(note_path(changes, "lib/modules/6.12.1/kernel/fs/ext4.ko.xz", PathChange::added));
   CHECK(note_path(changes, "/usr/src/kernels/6.13.0-1.fc42.x86_64/Makefile", PathChange::added));
-  CHECK(note_path(changes, "/usr/src/linux-headers-6.1.0-56-amd64/include", PathChange::removed));
+  CHECK(note_path(changes, "/usr/lib/modules/6.1.0-56-amd64/build", PathChange::removed));
+  // Debian's headers directories do not name a kernel (-common ones hold none).
+  CHECK_FALSE(note_path(changes, "/usr/src/linux-headers-6.12.107+deb12-common/Makefile", PathChange::added));
   CHECK(changes.kernels_added == std::set<std::string>{"6.1.0-55-amd64", "6.12.1", "6.13.0-1.fc42.x86_64"});
   CHECK(changes.kernels_removed == std::set<std::string>{"6.1.0-56-amd64"});
   CHECK(changes.modules.empty());
@@ -41,6 +47,17 @@ TEST_CASE("a dkms.conf at the top of a /usr/src directory names its module; othe
   CHECK_FALSE(note_path(changes, "/usr/lib/modules/../etc/passwd", PathChange::added));
   CHECK(changes.modules == std::set<std::string>{"lime-forensics"});
   CHECK(changes.kernels_added.empty());
+}
+
+TEST_CASE("added kernels the root does not have are forgotten")
+{
+  kmodsync::testing::TempDir root;
+  std::filesystem::create_directories(root.path() / "usr/lib/modules/6.1.0-55-amd64");
+  std::filesystem::create_directories(root.path() / "lib/modules/6.12.1");
+  TransactionChanges changes;
+  changes.kernels_added = {"6.1.0-55-amd64", "6.12.1", "6.13.0-1.fc42.x86_64"};
+  forget_absent_kernels(changes, Root(root.path()));
+  CHECK(changes.kernels_added == std::set<std::string>{"6.1.0-55-amd64", "6.12.1"});
 }
 
 TEST_CASE("one pass: narrowed to added kernels or to touched modules, full when both or a kernel went")

@@ -5,6 +5,8 @@
 // plugin, apt and pacman hooks): each only feeds in the paths its transaction added or
 // removed, and runs the one pass this asks for.
 
+#include "kmodsync/root.hpp"
+
 #include <optional>
 #include <set>
 #include <string>
@@ -30,6 +32,15 @@ enum class PathChange { added, removed };
 // "/usr/src/kernels/KV/Makefile", "/usr/src/NAME-VERSION/dkms.conf", with or without the
 // leading slash, /lib as well as /usr/lib). Returns true when it mattered.
 bool note_path(TransactionChanges& changes, std::string_view path, PathChange change);
+
+// Drops added kernels the root does not have (no ROOT/usr/lib/modules/KV or
+// ROOT/lib/modules/KV): a directory name that only looked like a kernel, or one whose
+// package left no module tree, must not make the whole pass refuse to run.
+void forget_absent_kernels(TransactionChanges& changes, const Root& root);
+
+// The kmodsync a hook program runs: $KMODSYNC, else the one installed beside the hook
+// (hooks live in PREFIX/lib/kmodsync, kmodsync in PREFIX/bin), else /usr/bin/kmodsync.
+std::string hook_kmodsync_binary();
 
 // "lime-forensics-1.9.1-5" -> {"lime-forensics", "1.9.1-5"}, as DKMS names a source's
 // directory: split before the first "-<digit>".
