@@ -7,15 +7,19 @@ level=${1:-test}
 build_packages=(
   cmake g++ make pkg-config
   libfmt-dev doctest-dev libkmod-dev libcli11-dev nlohmann-json3-dev libssl-dev
-  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev librpm-dev
+  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev librpm-dev libapt-pkg-dev
 )
 runtime_packages=(bash kmod binutils patch gcc-12)
 # The real kernels the tests and the demo build against (pinned: see TESTING.md).
 # dkms itself is the reference the tests compare against (tests/integration/test_matches_dkms.sh).
 # qemu, busybox and the 6.12 image boot a module kmodsync built (tests/integration/test_qemu_boot.sh).
+# debootstrap, rpm/dnf/createrepo-c, dpkg-dev, pacman/makepkg: the real package-manager
+# transactions of the trigger suites (test_dkms_packages, test_rpm_plugin, test_apt_hooks,
+# test_pacman_hooks); systemd's kernel-install for test_kernel_install.
 test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64
                linux-image-6.12.107+deb12-amd64 qemu-system-x86 busybox-static xz-utils zstd
-               openssl cpio libc6-dev debootstrap rpm dnf createrepo-c)
+               openssl cpio libc6-dev debootstrap rpm dnf createrepo-c dpkg-dev
+               pacman-package-manager makepkg libarchive-tools fakeroot systemd)
 bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")

@@ -43,8 +43,6 @@ source "$(dirname "$0")/lib.sh"
 K1=6.1.0-55-amd64
 K2=6.12.107+deb12-amd64
 MODE=${KMODSYNC_DROPIN_REFERENCE:-kmodsync}
-MIRROR=${KMODSYNC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${KMODSYNC_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 PACKAGES=(v4l2loopback-dkms acpi-call-dkms openrazer-driver-dkms)
 # The module matrix, from real builds of these versions: NAME/VERSION KERNEL built-modules.
 # v4l2loopback 0.12.7 does not compile on 6.12 (no strlcpy); openrazer 3.5.1 compiles on
@@ -70,143 +68,31 @@ R=$WORK/root
 # lib.sh's finish removes the work directory when the suite passes: a kept chroot is beside it.
 [ "${KMODSYNC_DROPIN_KEEP:-0}" = 1 ] && R=$WORK-root
 LOGS=$WORK/logs
-mkdir -p "$LOGS"
-APT_CACHE=$CORPUS_DIR/chroot-apt
-DEBOOTSTRAP_CACHE=$CORPUS_DIR/debootstrap
-mkdir -p "$APT_CACHE" "$DEBOOTSTRAP_CACHE"
-TIMINGS=()
+CHROOT_KEEP=${KMODSYNC_DROPIN_KEEP:-0}
+[ -n "${KMODSYNC_DROPIN_TMPFS:-}" ] && CHROOT_TMPFS=$KMODSYNC_DROPIN_TMPFS
+CHROOT_SAVED_LOGS=(/var/log/dkms-calls.log)
+# The chroot: phase, in_root, chroot_debootstrap, chroot_apt_get, chroot_teardown,
+# unconfigured, configure_output.
+source "$(dirname "$0")/chroot_lib.sh"
 REFERENCE_DIFFERENCES=()
-SUITE_START=$(date +%s)
-PHASE_START=$SUITE_START
-
-phase() { # phase NAME: ends the previous phase's clock and prints a header
-  local now
-  now=$(date +%s)
-  [ -n "${PHASE_NAME:-}" ] && TIMINGS+=("$PHASE_NAME: $((now - PHASE_START)) s")
-  PHASE_NAME=$1
-  PHASE_START=$now
-  [ -n "$1" ] && echo "== $1"
-}
-
-# --- the chroot: create, run in it, tear down ---------------------------------------------
-
-# in_root COMMAND...: runs COMMAND in the chroot with a clean environment (no MAKEFLAGS
-# from ctest, no KMODSYNC_*). INITRD=No makes the kernel's postinst.d hook skip building an
-# initramfs (20 s here; no module of this test is in one).
-in_root() {
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb \
-    DEBIAN_FRONTEND=noninteractive INITRD=No chroot "$R" "$@"
-}
-
-# chroot_create DIR: a minimal Debian 12 with bookworm, -updates and -security (where the
-# pinned kernel headers are, as on the host), services blocked, /proc mounted. On a tmpfs
-# when there is memory for it (about 1.5 GB; dpkg's fsyncs and removing the tree cost
-# tens of seconds on disk), else on disk; KMODSYNC_DROPIN_TMPFS=0|1 decides.
-chroot_create() {
-  local dir=$1 available_kb
-  mkdir -p "$dir"
-  available_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
-  if [ "${KMODSYNC_DROPIN_TMPFS:-$([ "${available_kb:-0}" -ge 6000000 ] && echo 1 || echo 0)}" = 1 ]; then
-    mount -t tmpfs -o size=4g,mode=755 kmodsync-test-root "$dir" || return 1
-  fi
-  debootstrap --variant=minbase --cache-dir="$DEBOOTSTRAP_CACHE" bookworm "$dir" "$MIRROR" \
-    >"$LOGS/debootstrap.log" 2>&1 || return 1
-  cat >"$dir/etc/apt/sources.list" <<EOF
-deb $MIRROR bookworm main
-deb $MIRROR bookworm-updates main
-deb $SECURITY_MIRROR bookworm-security main
-EOF
-  cat >"$dir/etc/apt/apt.conf.d/90kmodsync-test" <<'EOF'
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Dpkg::Use-Pty "false";
-Acquire::Retries "3";
-EOF
-  echo force-unsafe-io >"$dir/etc/dpkg/dpkg.cfg.d/90kmodsync-test"
-  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
-  chmod 755 "$dir/usr/sbin/policy-rc.d"
-  mount -t proc proc "$dir/proc" || return 1
-  # Seed apt's archive cache from earlier runs (hard links; a copy across file systems).
-  cp -l -n "$APT_CACHE"/*.deb "$dir/var/cache/apt/archives/" 2>/dev/null \
-    || cp -n "$APT_CACHE"/*.deb "$dir/var/cache/apt/archives/" 2>/dev/null
-  return 0
-}
-
-save_apt_cache() {
-  cp -l -n "$R"/var/cache/apt/archives/*.deb "$APT_CACHE/" 2>/dev/null \
-    || cp -n "$R"/var/cache/apt/archives/*.deb "$APT_CACHE/" 2>/dev/null
-  return 0
-}
-
-# mounts_under DIR: mount points at or below DIR, deepest first.
-mounts_under() {
-  findmnt -rn -o TARGET | awk -v d="$1" '$0 == d || index($0, d "/") == 1' | sort -r
-}
-
-# chroot_teardown: ends what is still running in the chroot (by pid), unmounts everything
-# below it, keeps its logs, removes it. Runs from the EXIT trap too; idempotent.
-TORN_DOWN=0
-chroot_teardown() {
-  [ "$TORN_DOWN" = 0 ] && [ -d "$R" ] || return 0
-  local pid root mount
-  for pid in /proc/[0-9]*; do
-    root=$(readlink "$pid/root" 2>/dev/null) || continue
-    if [ "$root" = "$R" ]; then kill -9 "${pid#/proc/}" 2>/dev/null; fi
-  done
-  for mount in $(mounts_under "$R"); do
-    [ "$mount" = "$R" ] && continue
-    umount "$mount" 2>/dev/null || umount -l "$mount"
-  done
-  mkdir -p "$LOGS/root"
-  cp -a "$R/var/log/dpkg.log" "$R/var/log/apt" "$R/var/log/dkms-calls.log" "$LOGS/root/" 2>/dev/null
-  cp -a "$R/var/lib/kmodsync" "$LOGS/root/" 2>/dev/null
-  TORN_DOWN=1
-  if [ "${KMODSYNC_DROPIN_KEEP:-0}" = 1 ]; then
-    echo "$SUITE: chroot kept: $R$(mountpoint -q "$R" && echo " (a tmpfs: umount it when done)")"
-    return 0
-  fi
-  if mountpoint -q "$R"; then umount "$R" 2>/dev/null || umount -l "$R"; fi
-  if [ -n "$(mounts_under "$R")" ]; then
-    echo "$SUITE: FAIL: still mounted under $R; not removing it" >&2
-    FAILED=$((FAILED + 1))
-    trap - EXIT
-    exit 1
-  fi
-  rm -rf --one-file-system "$R"
-}
-trap chroot_teardown EXIT
-trap 'exit 130' INT TERM
-
-# unconfigured: the packages dpkg holds neither installed nor absent (a failed postinst
-# leaves them half-configured).
-unconfigured() {
-  in_root dpkg-query -W -f='${Package} ${db:Status-Status}\n' \
-    | awk '$2 != "installed" && $2 != "not-installed" && $2 != "config-files" {print $1}' | sort | xargs
-}
 
 # apt_step DESCRIPTION APT-GET-ARGS...: runs apt-get in the chroot. kmodsync: it must exit
 # 0 and leave nothing unconfigured. DKMS: it exits 100 exactly while some package is left
 # half-configured (recorded as a reference difference).
-APT_STEP=0
 apt_step() {
-  local description=$1 rc left expected=0
+  local description=$1 left expected=0
   shift
-  APT_STEP=$((APT_STEP + 1))
-  APT_LOG=$LOGS/apt-$APT_STEP.log
-  echo "# apt-get $*" >"$APT_LOG"
-  in_root apt-get -q -y "$@" >>"$APT_LOG" 2>&1
-  rc=$?
-  save_apt_cache
+  chroot_apt_get "$@"
   left=$(unconfigured)
   if [ "$MODE" = kmodsync ]; then
-    check_eq "$description: apt-get exits 0" 0 "$rc"
+    check_eq "$description: apt-get exits 0" 0 "$APT_RC"
     check_eq "$description: no package left unconfigured" "" "$left"
   else
     [ -n "$left" ] && expected=100
-    check_eq "$description: apt-get exits $expected (DKMS: 100 while a postinst fails)" "$expected" "$rc"
-    [ "$rc" -ne 0 ] && REFERENCE_DIFFERENCES+=("$description: apt-get exited $rc, unconfigured: $left")
+    check_eq "$description: apt-get exits $expected (DKMS: 100 while a postinst fails)" "$expected" "$APT_RC"
+    [ "$APT_RC" -ne 0 ] && REFERENCE_DIFFERENCES+=("$description: apt-get exited $APT_RC, unconfigured: $left")
   fi
-  [ "$rc" -eq 0 ] || echo "    (apt-get exited $rc; log: $APT_LOG)"
+  [ "$APT_RC" -eq 0 ] || echo "    (apt-get exited $APT_RC; log: $APT_LOG)"
   return 0
 }
 
@@ -258,12 +144,6 @@ assert_absent() {
     refute "$cell: modules.dep of $kv does not name $module" \
       grep -qE "^updates/dkms/$module\.ko(\.[a-z]+)?:" "$R/lib/modules/$kv/modules.dep"
   done
-}
-
-# configure_output PACKAGE: what its postinst printed in the last apt-get's output.
-configure_output() {
-  awk -v start="Setting up $1 " 'index($0, start) == 1 {on = 1; next}
-    /^(Setting up |Processing triggers |Errors were encountered)/ {on = 0} on' "$APT_LOG"
 }
 
 # assert_failed NAME/VERSION KERNEL MODULE...: nothing installed, and the failure reported
@@ -341,11 +221,7 @@ host_before=$(host_snapshot)
 echo "$SUITE: engine $MODE"
 
 phase "debootstrap bookworm (minbase)"
-if ! chroot_create "$R"; then
-  tail -n 5 "$LOGS/debootstrap.log"
-  chroot_teardown
-  skip "debootstrap of bookworm from $MIRROR failed (network?)"
-fi
+chroot_debootstrap
 
 phase "apt-get install the build tools and the headers of $K1 and $K2"
 in_root apt-get -q update >"$LOGS/apt-update.log" 2>&1

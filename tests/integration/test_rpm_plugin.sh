@@ -20,6 +20,7 @@
 # /var/lib/rpm, /usr/lib/modules, /usr/src, dnf's directories and ~/.rpmdb are as they
 # were.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/module_checks.sh"
 
 K1=6.1.0-55-amd64
 K2=6.12.107+deb12-amd64
@@ -151,33 +152,6 @@ rpmr() { # rpm ARGS... on R with the plugin; output in $OUT, status in $RC
 }
 
 # modules ROOT KV: the module names installed under updates/dkms (compression suffix off).
-modules() {
-  local dir=$1/usr/lib/modules/$2/updates/dkms
-  [ -d "$dir" ] || return 0
-  find "$dir" -name '*.ko*' -printf '%f\n' | sed -E 's/\.ko(\.(xz|zst|gz))?$//' | sort | paste -sd' '
-}
-module_file() { # ROOT KV NAME
-  find "$1/usr/lib/modules/$2/updates/dkms" -name "$3.ko*" 2>/dev/null | head -n1
-}
-# modinfo_of ROOT KV NAME FIELD
-modinfo_of() {
-  local file
-  file=$(module_file "$1" "$2" "$3")
-  [ -n "$file" ] && modinfo -F "$4" "$file" 2>/dev/null
-}
-in_modules_dep() { # ROOT KV NAME: how many modules.dep lines start with updates/dkms/NAME.ko
-  grep -Ec "^updates/dkms/$3\.ko(\.(xz|zst|gz))?:" "$1/usr/lib/modules/$2/modules.dep" 2>/dev/null || true
-}
-# matrix ROOT: every recorded cell, "NAME/VERSION KV state", sorted, comma-separated.
-matrix() {
-  "$KMODSYNC" --root "$1" status --json 2>/dev/null |
-    jq -r '.cells[] | "\(.module)/\(.version) \(.kernel) \(.state)"' | sort | paste -sd,
-}
-# status_paths ROOT NAME KV: the files status records for that cell.
-status_paths() {
-  "$KMODSYNC" --root "$1" status --json 2>/dev/null |
-    jq -r --arg m "$2" --arg k "$3" '.cells[] | select(.module == $m and .kernel == $k) | .files[].path'
-}
 # output_cell STATUS NAME/VERSION KV: the output has the reporter's line for that cell.
 output_cell() {
   awk -v s="$1" -v c="$2" -v k="$3" '$1 == s && $2 == c && $3 == "for" && ($4 == k || $4 == k ":") { found = 1 }
@@ -202,7 +176,6 @@ ran_ok() {
   if [ "$RC" -eq 0 ] && [ -z "$error" ]; then pass "$1 exits 0, no error"; else fail "$1: exit $RC, ${error:-no error line} ($OUT)"; fi
 }
 # file_id ROOT KV NAME: inode and mtime of the installed module (to tell it was not rewritten).
-file_id() { stat -c '%i %Y' "$(module_file "$@")" 2>/dev/null; }
 
 phase_done setup
 
