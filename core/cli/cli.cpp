@@ -29,6 +29,7 @@ constexpr CommandEntry k_commands[] = {
   {add_kernel_remove_command},
   {add_keygen_command},
   {add_uninstall_command},
+  {add_cache_command},
 };
 
 } // namespace

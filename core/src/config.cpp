@@ -149,6 +149,16 @@ Expected<Config> Config::load(const Root& root)
           return error("{}: jobs must be a number, not \"{}\"", setting.origin, value);
         }
         config.jobs = jobs;
+      } else if (key == "cache_size") {
+        // A number of bytes, with an optional K, M or G (powers of 1024).
+        std::uint64_t size = 0;
+        const auto parsed = std::from_chars(value.data(), value.data() + value.size(), size);
+        const std::string_view unit(parsed.ptr, value.data() + value.size() - parsed.ptr);
+        const int shift = unit.empty() ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+        if (parsed.ec != std::errc() || parsed.ptr == value.data() || shift < 0) {
+          return error("{}: cache_size must be a size like 500M or 2G, not \"{}\"", setting.origin, value);
+        }
+        config.cache_size = size << shift;
       } else {
         return error("{}: unknown setting \"{}\"", setting.origin, key);
       }

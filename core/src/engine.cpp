@@ -4,6 +4,7 @@
 #include "pass_cell.hpp"
 
 #include "kmodsync/atomic_file.hpp"
+#include "kmodsync/build_cache.hpp"
 #include "kmodsync/build_cell.hpp"
 #include "kmodsync/dkms_import.hpp"
 #include "kmodsync/file_util.hpp"
@@ -69,9 +70,10 @@ unsigned default_jobs()
 class BuildQueue
 {
 public:
-  BuildQueue(const PassOptions& options, PassPlan& plan, State& state, Reporter& reporter, const Jobserver& jobserver)
+  BuildQueue(const PassOptions& options, PassPlan& plan, State& state, Reporter& reporter, const Jobserver& jobserver,
+             const BuildCache& cache)
     : m_options(options), m_plan(plan), m_state(state), m_reporter(reporter), m_jobserver(jobserver),
-      m_paths(options.root)
+      m_cache(cache), m_paths(options.root)
   {
     for (std::size_t i = 0; i < plan.cells.size(); ++i) {
       if (plan.cells[i].needs_build) {
@@ -181,8 +183,27 @@ private:
       const std::lock_guard lock(m_mutex);
       kept = m_state.find(cell.module, cell.version, cell.kernel->release)->built;
     }
+    std::optional<CachedResult> cached;
+    if (!cell.from_built && !m_options.rebuild) {
+      cached = m_cache.lookup(cell.input_key);
+      if (cached && !cached->ok && m_options.retry) {
+        cached.reset();
+      }
+    }
     if (cell.from_built) {
       result = unpack_kept_build(cell, kept);
+    } else if (cached && cached->ok) {
+      // Built before with the very same inputs (e.g. for this kernel before it was removed).
+      kept = cached->modules;
+      result = unpack_kept_build(cell, kept);
+    } else if (cached) {
+      result.ok = false;
+      result.failure = cached->reason;
+      result.first_error = cached->first_error;
+      report.remembered = true;
+      if (!cached->log.empty()) {
+        report.log = cached->log;
+      }
     } else {
       BuildRequest request;
       request.spec = &*cell.spec;
@@ -202,16 +223,16 @@ private:
           }
         }
       }
-      if (result.ok) {
-        auto stored = keep_build(cell, result.modules);
-        if (stored) {
-          kept = std::move(*stored);
-        } else if (!m_options.install) {
-          result.ok = false;
-          result.failure = stored.error();
-        } else {
-          LOG("{}/{} on {}: {}", cell.module, cell.version, cell.kernel->release, stored.error());
-        }
+      // Successes and failures alike go to the cache under the cell's input key.
+      auto stored = m_cache.store(cell.input_key, result.ok, result.ok ? result.modules : std::vector<fs::path>{},
+                                  cell.log_file, result.failure, result.first_error);
+      if (stored && result.ok) {
+        kept = std::move(stored->modules);
+      } else if (!stored && result.ok && !m_options.install) {
+        result.ok = false;
+        result.failure = stored.error();
+      } else if (!stored) {
+        LOG("{}/{} on {}: {}", cell.module, cell.version, cell.kernel->release, stored.error());
       }
     }
     m_jobserver.release();
@@ -309,8 +330,9 @@ private:
           record.displaced = previous_displaced;
           record.displaced.insert(record.displaced.end(), change.displaced.begin(), change.displaced.end());
           report.status = CellStatus::installed;
-          report.reason = cell.from_built ? std::string("installed the kept build")
-                                          : fmt::format("built in {:.1f} s", report.seconds);
+          report.reason = cell.from_built       ? std::string("installed the kept build")
+                          : cached && cached->ok ? std::string("installed from the build cache")
+                                                 : fmt::format("built in {:.1f} s", report.seconds);
           // The build tree served its purpose; a failed one is kept for inspection.
           [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
           std::error_code ec;
@@ -358,29 +380,6 @@ private:
     });
     m_state.put(std::move(record));
     save_state();
-  }
-
-  // The modules as make left them, copied under built_dir/KV/NAME/VERSION (replacing what
-  // an earlier build of the cell kept there).
-  Expected<std::vector<InstalledFile>> keep_build(const PassCell& cell, const std::vector<fs::path>& modules)
-  {
-    const fs::path dir = m_paths.built_dir / cell.kernel->release / cell.module / cell.version;
-    if (auto cleared = util::remove_tree(dir); !cleared) {
-      return std::unexpected(cleared.error());
-    }
-    std::vector<InstalledFile> kept;
-    for (std::size_t i = 0; i < modules.size(); ++i) {
-      auto content = util::read_file(modules[i]);
-      if (!content) {
-        return std::unexpected(content.error());
-      }
-      auto file = keep_module(m_options.root, dir, i, modules[i].filename().string(), *content);
-      if (!file) {
-        return std::unexpected(file.error());
-      }
-      kept.push_back(std::move(*file));
-    }
-    return kept;
   }
 
   // Copies of the kept modules in the cell's work directory: installing strips them in place.
@@ -495,6 +494,7 @@ private:
   State& m_state;
   Reporter& m_reporter;
   const Jobserver& m_jobserver;
+  const BuildCache& m_cache;
   StatePaths m_paths;
   std::mutex m_mutex;
   std::condition_variable m_changed;
@@ -639,6 +639,7 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     }
   }
 
+  const BuildCache cache(options.root, setup.cache_size);
   const bool any_build = std::any_of(plan->cells.begin(), plan->cells.end(), [](const PassCell& c) { return c.needs_build; });
   if (any_build) {
     const unsigned jobs = options.jobs ? options.jobs : setup.jobs ? setup.jobs : default_jobs();
@@ -646,12 +647,13 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     if (!jobserver) {
       return std::unexpected(jobserver.error());
     }
-    BuildQueue queue(options, *plan, *state, reporter, *jobserver);
+    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache);
     queue.run(jobs);
     for (const auto& message : queue.errors()) {
       report.errors.push_back(message);
     }
     changed = true;
+    cache.evict();
   }
 
   prune(options, *plan, *state, report, reporter);

@@ -409,10 +409,12 @@ void discard_kept_build(const Root& root, const CellRecord& record)
 {
   std::error_code ec;
   for (const auto& file : record.built) {
-    fs::remove(root(file.path), ec);
-  }
-  if (!record.built.empty()) {
-    fs::remove(root(record.built.front().path).parent_path(), ec); // only if empty
+    // A build in the cache stays there (other cells, a reinstalled kernel, may use it);
+    // only a cell's own copy (loaded from a tarball) goes.
+    if (file.path.starts_with("/var/lib/kmodsync/built/")) {
+      fs::remove(root(file.path), ec);
+      fs::remove(root(file.path).parent_path(), ec); // only if empty
+    }
   }
 }
 

@@ -54,6 +54,7 @@ struct InstallSetup
   std::optional<SigningKey> key;
   unsigned jobs = 0; // from the config, when the command line gave none
   bool initramfs = true;
+  std::uint64_t cache_size = 2ull << 30;
 };
 
 // Loads kmodsync.conf / framework.conf and the signing key: the configured one, else

@@ -66,6 +66,7 @@ Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Re
     return std::unexpected(config.error());
   }
   setup.jobs = config->jobs;
+  setup.cache_size = config->cache_size;
   setup.initramfs = config->initramfs != "never";
   setup.settings.root = options.root;
   setup.settings.distribution = detect_distribution(options.root);

@@ -236,16 +236,19 @@ module_file() {
 installed_module() { module_file "${3:-$T}/usr/lib/modules/$1/updates/dkms" "$2"; }
 
 # tree_module NAME VERSION KV MODULE [ROOT]: the built copy each implementation keeps:
-# DKMS in its tree (DKMSTREE/NAME/VERSION/KV/ARCH/module), kmodsync in its own store
-# (/var/lib/kmodsync/built/KV/NAME/VERSION/INDEX-MODULE.ko). Where the copy lives is each
-# tool's business; that a built module is kept, and is what gets installed, is the contract.
+# DKMS in its tree (DKMSTREE/NAME/VERSION/KV/ARCH/module), kmodsync where the cell's record
+# says (its build cache, /var/lib/kmodsync/cache/.../INDEX-MODULE.ko). Where the copy lives
+# is each tool's business; that a built module is kept, and is what gets installed, is the
+# contract.
 tree_module() {
   if [ "$IMPL" = dkms ]; then
     module_file "${5:-$T}/var/lib/dkms/$1/$2/$3/$ARCH/module" "$4"
   else
-    local kept
-    kept=$(ls "${5:-$T}/var/lib/kmodsync/built/$3/$1/$2/"*-"$4".ko 2>/dev/null | head -n1)
-    [ -n "$kept" ] && echo "$kept"
+    local root=${5:-$T} kept
+    kept=$(jq -r --arg m "$1" --arg v "$2" --arg k "$3" --arg n "$4" \
+      '.cells[] | select(.module == $m and .version == $v and .kernel == $k) | .built[].path
+       | select(test("/[0-9]+-" + $n + "\\.ko$"))' "$root/var/lib/kmodsync/state.json" 2>/dev/null | head -n1)
+    [ -n "$kept" ] && [ -f "$root$kept" ] && echo "$root$kept"
   fi
 }
 

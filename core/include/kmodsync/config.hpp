@@ -4,6 +4,7 @@
 #include "kmodsync/expected.hpp"
 #include "kmodsync/root.hpp"
 
+#include <cstdint>
 #include <string>
 
 namespace kmodsync {
@@ -23,6 +24,7 @@ struct Config
   std::string compression = "auto";   // auto (as the kernel's own modules) | none | xz | zstd | gzip
   std::string initramfs = "auto";     // auto | never
   unsigned jobs = 0;                  // 0: number of CPUs
+  std::uint64_t cache_size = 2ull << 30; // the build cache's bound (`cache_size = 2G`)
 
   // An unknown key, a malformed line or a bad value is an error naming the file and line.
   static Expected<Config> load(const Root& root);

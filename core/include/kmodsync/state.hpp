@@ -66,8 +66,9 @@ struct CellRecord
   std::string log;         // absolute on the managed system
   std::vector<InstalledFile> files;
   std::vector<DisplacedFile> displaced;
-  // The modules as the build left them (unstripped, unsigned), kept under built_dir so that
-  // `dkms install` after `dkms build`, or after `dkms uninstall`, needs no compiler.
+  // The modules as the build left them (stripped, unsigned): in the build cache, or under
+  // built_dir when loaded from a tarball; `dkms install` after `dkms build`, or after `dkms
+  // uninstall`, needs no compiler.
   std::vector<InstalledFile> built;
   std::int64_t time = 0;   // Unix time of the outcome
 };
