@@ -179,11 +179,25 @@ TEST_CASE("bad values are errors naming the file, line and value")
          Case{"jobs = -1", "/etc/kmodsync/kmodsync.conf:2: jobs must be a number, not \"-1\""},
          Case{"jobs =", "/etc/kmodsync/kmodsync.conf:2: jobs must be a number, not \"\""},
          Case{"jobs = 99999999999", "/etc/kmodsync/kmodsync.conf:2: jobs must be a number, not \"99999999999\""},
+         Case{"cache_size = 2T", "/etc/kmodsync/kmodsync.conf:2: cache_size must be a size like 500M or 2G, not \"2T\""},
+         Case{"cache_size = big", "/etc/kmodsync/kmodsync.conf:2: cache_size must be a size like 500M or 2G, not \"big\""},
        }) {
     CAPTURE(line);
     const TempDir dir;
     write_text(dir / k_own, std::string("# settings\n") + line + "\n");
     CHECK(load_error(dir) == message);
+  }
+}
+
+TEST_CASE("cache_size takes bytes, K, M or G, and defaults to 2 GiB")
+{
+  const TempDir dir;
+  CHECK(load_ok(dir).cache_size == (2ull << 30));
+  for (const auto& [text, bytes] : std::vector<std::pair<std::string, std::uint64_t>>{
+         {"4096", 4096}, {"64K", 64ull << 10}, {"500M", 500ull << 20}, {"3G", 3ull << 30}}) {
+    CAPTURE(text);
+    write_text(dir / k_own, "cache_size = " + text + "\n");
+    CHECK(load_ok(dir).cache_size == bytes);
   }
 }
 
