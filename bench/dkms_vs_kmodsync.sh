@@ -6,6 +6,9 @@
 #   cold    register every module source and build+install it for every kernel
 #   warm    the same command again, nothing changed
 #   status  print the module x kernel matrix
+#   reinstall  the last kernel removed and installed again: DKMS unbuilds every
+#           module for it, then builds as in cold; kmodsync kernel-remove + sync
+#           --kernel (its build cache makes this a pass without compiles)
 #
 # Nothing is written to the host's /lib/modules, /var/lib/dkms, /usr/src or
 # /boot: all state lives under one mktemp -d directory that is removed at the
@@ -340,12 +343,29 @@ dkms_cold() {
 }
 dkms_warm() { dkms_build_all warm; }
 dkms_status() { run_dkms status >"$LOG/dkms-status.out" 2>"$LOG/dkms-status.err"; }
+dkms_reinstall() {
+    local d nv rc=0 last=${KERNELS[${#KERNELS[@]}-1]}
+    local -a all=("${KERNELS[@]}")
+    for d in "${SRC_DIRS[@]}"; do
+        nv=${MOD_OF_DIR[${d##*/}]}
+        run_dkms unbuild -m "${nv%%/*}" -v "${nv#*/}" -k "$last" >>"$LOG/dkms-reinstall-unbuild.log" 2>&1 || true
+    done
+    KERNELS=("$last")
+    dkms_build_all reinstall || rc=$?
+    KERNELS=("${all[@]}")
+    return $rc
+}
 
 KS_KARGS=()
 for k in "${KERNELS[@]}"; do KS_KARGS+=(--kernel "$k"); done
 ks_cold() { "$KMODSYNC" --root "$R" sync -j "$JOBS" "${KS_KARGS[@]}" >"$LOG/kmodsync-cold.log" 2>&1; }
 ks_warm() { "$KMODSYNC" --root "$R" sync -j "$JOBS" "${KS_KARGS[@]}" >"$LOG/kmodsync-warm.log" 2>&1; }
 ks_status() { "$KMODSYNC" --root "$R" status >"$LOG/kmodsync-status.out" 2>"$LOG/kmodsync-status.err"; }
+ks_reinstall() {
+    local last=${KERNELS[${#KERNELS[@]}-1]}
+    "$KMODSYNC" --root "$R" kernel-remove "$last" >"$LOG/kmodsync-reinstall.log" 2>&1 &&
+        "$KMODSYNC" --root "$R" sync -j "$JOBS" --kernel "$last" >>"$LOG/kmodsync-reinstall.log" 2>&1
+}
 
 # ---------------------------------------------------------------- timing
 declare -A WALL=() CPU=() RC=() OTHER=()
@@ -391,6 +411,7 @@ run_half_dkms() {
     timed dkms.cold dkms_cold
     timed dkms.warm dkms_warm
     timed dkms.status dkms_status
+    timed dkms.reinstall dkms_reinstall
 }
 run_half_ks() {
     touch "$T/stamp.ks"; sleep 0.01
@@ -398,6 +419,7 @@ run_half_ks() {
     timed kmodsync.warm ks_warm
     timed kmodsync.status ks_status
     "$KMODSYNC" --root "$R" status --json >"$LOG/kmodsync-status.json" 2>/dev/null || true
+    timed kmodsync.reinstall ks_reinstall
 }
 if [[ $ORDER == dkms-first ]]; then
     ((RUN_DKMS)) && run_half_dkms
@@ -579,7 +601,7 @@ echo "in-tree modules copied into the trees: $( ((INTREE)) && echo yes || echo n
 echo
 
 printf '%-7s %-32s %-32s %s\n' phase "dkms wall (cpu)" "kmodsync wall (cpu)" "ratio dkms/kmodsync (wall, cpu)"
-for ph in cold warm status; do
+for ph in cold warm status reinstall; do
     dk="-" ks="-" rt="n/a"
     if [[ -n ${WALL[dkms.$ph]:-} ]]; then
         dk="$(fmt_s "${WALL[dkms.$ph]}") (cpu $(fmt_s "${CPU[dkms.$ph]}"))"
