@@ -92,6 +92,22 @@ std::optional<CachedResult> BuildCache::lookup(const std::string& key) const
   }
 }
 
+std::optional<bool> BuildCache::peek(const std::string& key) const
+{
+  if (!valid_key(key)) {
+    return std::nullopt;
+  }
+  auto text = util::read_file(entry_dir(key) / k_result);
+  if (!text) {
+    return std::nullopt;
+  }
+  try {
+    return json::parse(*text).at("ok").get<bool>();
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
 Expected<CachedResult> BuildCache::store(const std::string& key, bool ok, const std::vector<fs::path>& modules,
                                          const fs::path& log, const std::string& reason,
                                          const std::string& first_error) const

@@ -2,6 +2,7 @@
 #include "pass_cell.hpp"
 
 #include "kmodsync/install.hpp"
+#include "kmodsync/build_cache.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/log.hpp"
 #include "kmodsync/module_info.hpp"
@@ -356,6 +357,16 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
     report.status = options.dry_run        ? CellStatus::would_build
                     : options.install      ? CellStatus::installed
                                            : CellStatus::built;
+    if (!options.rebuild) {
+      // Built before with these very inputs (say, for this kernel before it was removed).
+      const auto cached = BuildCache(options.root, 0).peek(cell.input_key);
+      if (cached && (*cached || !options.retry)) {
+        report.reason = !*cached          ? "a failure in the build cache"
+                        : options.install ? "installing from the build cache"
+                                          : "in the build cache";
+        continue;
+      }
+    }
     report.reason = options.rebuild && record ? "rebuild asked for"
                     : !record ? "new"
                     : record->input_key != cell.input_key ? "inputs changed"

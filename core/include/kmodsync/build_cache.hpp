@@ -44,6 +44,9 @@ public:
 
   // The entry for `key` when it is whole and its modules match their hashes; marks it used.
   std::optional<CachedResult> lookup(const std::string& key) const;
+  // Whether there is an entry for `key` and it is a success (no hashes checked: for plans
+  // and messages; lookup is what decides).
+  std::optional<bool> peek(const std::string& key) const;
   // Stores a result (modules and log are copied). Returns the stored entry.
   Expected<CachedResult> store(const std::string& key, bool ok, const std::vector<std::filesystem::path>& modules,
                                const std::filesystem::path& log, const std::string& reason,
