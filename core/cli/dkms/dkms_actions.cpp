@@ -55,6 +55,15 @@ std::vector<KernelArch> kernels_of(const Request& request)
   return {{running_kernel(), request.arches.empty() ? "" : request.arches.front()}};
 }
 
+std::vector<std::string> releases_of(const std::vector<KernelArch>& kernels)
+{
+  std::vector<std::string> releases;
+  for (const auto& kernel : kernels) {
+    releases.push_back(kernel.kernel);
+  }
+  return releases;
+}
+
 const Kernel* find_kernel(const std::vector<Kernel>& kernels, const std::string& release)
 {
   const auto it = std::find_if(kernels.begin(), kernels.end(), [&](const Kernel& k) { return k.release == release; });
@@ -255,10 +264,7 @@ int build_or_install(const Context& context, bool install)
   if (const int code = check_kernels(context, wanted, install); code != k_ok) {
     return code;
   }
-  std::vector<std::string> releases;
-  for (const auto& kernel : wanted) {
-    releases.push_back(kernel.kernel);
-  }
+  const std::vector<std::string> releases = releases_of(wanted);
   PassOptions options = pass_options(context, releases);
   options.modules = {name_version(request)};
   options.install = install;
@@ -315,6 +321,16 @@ bool adopt_pending(const Context& context, const State& state)
   return true;
 }
 
+// load_added, with DKMS-installed cells of the module taken over first.
+std::variant<State, int> load_added_and_adopted(const Context& context)
+{
+  auto state = load_added(context);
+  if (std::holds_alternative<State>(state) && adopt_pending(context, std::get<State>(state))) {
+    return load_added(context);
+  }
+  return state;
+}
+
 } // namespace
 
 int uninstall(const Context& context, bool keep_build)
@@ -323,25 +339,12 @@ int uninstall(const Context& context, bool keep_build)
   if (!has_module_args(request)) {
     return k_error;
   }
-  auto state = load_added(context);
+  auto state = load_added_and_adopted(context);
   if (const int* code = std::get_if<int>(&state)) {
     return *code;
   }
-  if (adopt_pending(context, std::get<State>(state))) {
-    state = load_added(context);
-    if (const int* code = std::get_if<int>(&state)) {
-      return *code;
-    }
-  }
-  std::vector<std::string> releases;
-  if (request.all) {
-    releases = kernels_with_cells(std::get<State>(state), request.module, request.version);
-  } else {
-    for (const auto& kernel : kernels_of(request)) {
-      releases.push_back(kernel.kernel);
-    }
-  }
   const auto had_cells = kernels_with_cells(std::get<State>(state), request.module, request.version);
+  const std::vector<std::string> releases = request.all ? had_cells : releases_of(kernels_of(request));
   auto result = uninstall_module(context.root, request.module, request.version, releases, keep_build, !request.no_depmod);
   if (!result) {
     fmt::print(stderr, "Error! {}\n", result.error());
@@ -368,21 +371,12 @@ int remove(const Context& context)
   if (!has_module_args(request)) {
     return k_error;
   }
-  auto state = load_added(context);
+  auto state = load_added_and_adopted(context);
   if (const int* code = std::get_if<int>(&state)) {
     return *code;
   }
-  if (adopt_pending(context, std::get<State>(state))) {
-    state = load_added(context);
-    if (const int* code = std::get_if<int>(&state)) {
-      return *code;
-    }
-  }
   if (!request.all) {
-    std::vector<std::string> releases;
-    for (const auto& kernel : kernels_of(request)) {
-      releases.push_back(kernel.kernel);
-    }
+    const std::vector<std::string> releases = releases_of(kernels_of(request));
     auto result = uninstall_module(context.root, request.module, request.version, releases, false, !request.no_depmod);
     if (!result) {
       fmt::print(stderr, "Error! {}\n", result.error());
@@ -424,10 +418,7 @@ int autoinstall(const Context& context, const std::string& action)
   if (check_kernels(context, wanted, true) != k_ok) {
     return k_autoinstall_failed;
   }
-  std::vector<std::string> releases;
-  for (const auto& kernel : wanted) {
-    releases.push_back(kernel.kernel);
-  }
+  const std::vector<std::string> releases = releases_of(wanted);
   // As DKMS: the modules that are added (`kmodsync sync` also builds sources never added).
   auto state = load_dkms_view(context.root);
   if (!state) {
