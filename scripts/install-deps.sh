@@ -7,7 +7,7 @@ level=${1:-test}
 build_packages=(
   cmake g++ make pkg-config
   libfmt-dev doctest-dev libkmod-dev libcli11-dev nlohmann-json3-dev libssl-dev
-  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev librpm-dev libapt-pkg-dev
+  liblzma-dev libzstd-dev zlib1g-dev libarchive-dev libcurl4-openssl-dev librpm-dev libapt-pkg-dev
 )
 runtime_packages=(bash kmod binutils patch gcc-12)
 # The real kernels the tests and the demo build against (pinned: see TESTING.md).
@@ -15,11 +15,12 @@ runtime_packages=(bash kmod binutils patch gcc-12)
 # qemu, busybox and the 6.12 image boot a module kmodsync built (tests/integration/test_qemu_boot.sh).
 # debootstrap, rpm/dnf/createrepo-c, dpkg-dev, pacman/makepkg: the real package-manager
 # transactions of the trigger suites (test_dkms_packages, test_rpm_plugin, test_apt_hooks,
-# test_pacman_hooks); systemd's kernel-install for test_kernel_install.
+# test_pacman_hooks); systemd's kernel-install for test_kernel_install; nginx (WebDAV PUT)
+# is the remote build cache of test_remote_cache.
 test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64
                linux-image-6.12.107+deb12-amd64 qemu-system-x86 busybox-static xz-utils zstd
                openssl cpio libc6-dev debootstrap rpm dnf createrepo-c dpkg-dev
-               pacman-package-manager makepkg libarchive-tools fakeroot systemd)
+               pacman-package-manager makepkg libarchive-tools fakeroot systemd nginx-light)
 bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")
@@ -42,5 +43,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages with services (nginx) must not start them here: the tests run their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

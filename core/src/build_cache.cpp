@@ -2,6 +2,7 @@
 #include "kmodsync/build_cache.hpp"
 
 #include "kmodsync/atomic_file.hpp"
+#include "kmodsync/cache_object.hpp"
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/install.hpp"
@@ -54,15 +55,11 @@ fs::path BuildCache::entry_dir(const std::string& key) const
   return m_dir / key.substr(0, 2) / key;
 }
 
-std::optional<CachedResult> BuildCache::lookup(const std::string& key) const
+Expected<CachedResult> BuildCache::read_entry(const fs::path& dir) const
 {
-  if (!valid_key(key)) {
-    return std::nullopt;
-  }
-  const fs::path dir = entry_dir(key);
   auto text = util::read_file(dir / k_result);
   if (!text) {
-    return std::nullopt;
+    return std::unexpected(text.error());
   }
   try {
     const json document = json::parse(*text);
@@ -74,22 +71,108 @@ std::optional<CachedResult> BuildCache::lookup(const std::string& key) const
       result.log = m_root.managed(dir / "build.log");
     }
     for (const auto& module : document.value("modules", json::array())) {
-      const fs::path file = dir / module.at("file").get<std::string>();
+      const std::string name = module.at("file").get<std::string>();
+      if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+        return error("{}: \"{}\" is not a module file name", (dir / k_result).string(), name);
+      }
+      const fs::path file = dir / name;
       const std::string sha256 = module.at("sha256").get<std::string>();
       auto actual = sha256_file(file);
       if (!actual || *actual != sha256) {
-        LOG("cache entry {}: {} does not match its hash: ignored", key, file.string());
-        return std::nullopt;
+        return error("{} does not match its hash", file.string());
       }
       result.modules.push_back(with_stat(m_root, {m_root.managed(file), sha256, 0, 0}));
     }
-    std::error_code ec;
-    fs::last_write_time(dir / k_result, fs::file_time_type::clock::now(), ec); // used: last to be evicted
+    if (result.ok && result.modules.empty()) {
+      return error("{}: a success without modules", (dir / k_result).string());
+    }
     return result;
   } catch (const json::exception& e) {
-    LOG("cache entry {}: {}: ignored", key, e.what());
+    return error("{}: {}", (dir / k_result).string(), e.what());
+  }
+}
+
+std::optional<CachedResult> BuildCache::lookup(const std::string& key) const
+{
+  if (!valid_key(key)) {
     return std::nullopt;
   }
+  const fs::path dir = entry_dir(key);
+  std::error_code ec;
+  if (!fs::exists(dir / k_result, ec)) {
+    return std::nullopt;
+  }
+  auto result = read_entry(dir);
+  if (!result) {
+    LOG("cache entry {}: {}: ignored", key, result.error());
+    return std::nullopt;
+  }
+  fs::last_write_time(dir / k_result, fs::file_time_type::clock::now(), ec); // used: last to be evicted
+  return *result;
+}
+
+fs::path BuildCache::staging_dir(const std::string& purpose, const std::string& key) const
+{
+  return m_dir / fmt::format("tmp-{}-{}-{}", purpose, ::getpid(), key);
+}
+
+Expected<CachedResult> BuildCache::publish(const fs::path& staging, const std::string& key) const
+{
+  // The entry appears whole or not at all: a directory renamed into place.
+  const fs::path final_dir = entry_dir(key);
+  if (auto made = util::ensure_directory(final_dir.parent_path()); !made) {
+    return std::unexpected(made.error());
+  }
+  [[maybe_unused]] auto replaced = util::remove_tree(final_dir);
+  std::error_code ec;
+  fs::rename(staging, final_dir, ec);
+  if (ec) {
+    [[maybe_unused]] auto removed = util::remove_tree(staging);
+    return error("cache: cannot store {}: {}", final_dir.string(), ec.message());
+  }
+  [[maybe_unused]] auto synced = util::fsync_directory(final_dir.parent_path());
+  auto stored = lookup(key);
+  if (!stored) {
+    return error("cache: {} cannot be read back", final_dir.string());
+  }
+  return *stored;
+}
+
+Expected<std::string> BuildCache::export_entry(const std::string& key) const
+{
+  std::error_code ec;
+  if (!valid_key(key) || !fs::exists(entry_dir(key) / k_result, ec)) {
+    return error("cache: no entry {}", key);
+  }
+  return pack_entry(entry_dir(key));
+}
+
+Expected<CachedResult> BuildCache::import_entry(const std::string& key, std::string_view object,
+                                                const Acceptor& accept) const
+{
+  if (!valid_key(key)) {
+    return error("cache: \"{}\" is not an input key", key);
+  }
+  const fs::path staging = staging_dir("import", key);
+  [[maybe_unused]] auto cleared = util::remove_tree(staging);
+  if (auto made = util::ensure_directory(staging); !made) {
+    return std::unexpected(made.error());
+  }
+  auto checked = [&]() -> Expected<void> {
+    if (auto unpacked = unpack_entry(object, staging); !unpacked) {
+      return unpacked;
+    }
+    auto result = read_entry(staging);
+    if (!result) {
+      return std::unexpected(result.error());
+    }
+    return accept(*result);
+  }();
+  if (!checked) {
+    [[maybe_unused]] auto removed = util::remove_tree(staging);
+    return std::unexpected(checked.error());
+  }
+  return publish(staging, key);
 }
 
 std::optional<bool> BuildCache::peek(const std::string& key) const
@@ -115,8 +198,7 @@ Expected<CachedResult> BuildCache::store(const std::string& key, bool ok, const 
   if (!valid_key(key)) {
     return error("cache: \"{}\" is not an input key", key);
   }
-  const fs::path final_dir = entry_dir(key);
-  const fs::path staging = m_dir / fmt::format("tmp-{}-{}", ::getpid(), key);
+  const fs::path staging = staging_dir("store", key);
   if (auto cleared = util::remove_tree(staging); !cleared) {
     return std::unexpected(cleared.error());
   }
@@ -143,22 +225,7 @@ Expected<CachedResult> BuildCache::store(const std::string& key, bool ok, const 
   if (auto written = write_file_atomically(staging / k_result, document.dump(1) + "\n"); !written) {
     return std::unexpected(written.error());
   }
-  // The entry appears whole or not at all: a directory renamed into place.
-  if (auto made = util::ensure_directory(final_dir.parent_path()); !made) {
-    return std::unexpected(made.error());
-  }
-  [[maybe_unused]] auto replaced = util::remove_tree(final_dir);
-  fs::rename(staging, final_dir, ec);
-  if (ec) {
-    [[maybe_unused]] auto removed = util::remove_tree(staging);
-    return error("cache: cannot store {}: {}", final_dir.string(), ec.message());
-  }
-  [[maybe_unused]] auto synced = util::fsync_directory(final_dir.parent_path());
-  auto stored = lookup(key);
-  if (!stored) {
-    return error("cache: {} cannot be read back", final_dir.string());
-  }
-  return *stored;
+  return publish(staging, key);
 }
 
 void BuildCache::evict() const

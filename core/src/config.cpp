@@ -159,6 +159,28 @@ Expected<Config> Config::load(const Root& root)
           return error("{}: cache_size must be a size like 500M or 2G, not \"{}\"", setting.origin, value);
         }
         config.cache_size = size << shift;
+      } else if (key == "remote_cache") {
+        if (!value.empty() && !value.starts_with("http://") && !value.starts_with("https://")) {
+          return error("{}: remote_cache must be an http:// or https:// URL, not \"{}\"", setting.origin, value);
+        }
+        config.remote_cache = value;
+      } else if (key == "remote_cache_read_only") {
+        if (!one_of(value, {"yes", "no", "true", "false", "1", "0"})) {
+          return error("{}: remote_cache_read_only must be yes or no, not \"{}\"", setting.origin, value);
+        }
+        config.remote_cache_read_only = one_of(value, {"yes", "true", "1"});
+      } else if (key == "remote_cache_layout") {
+        if (!one_of(value, {"flat", "subdirs"})) {
+          return error("{}: remote_cache_layout must be flat or subdirs, not \"{}\"", setting.origin, value);
+        }
+        config.remote_cache_layout = value;
+      } else if (key == "remote_cache_timeout") {
+        unsigned seconds = 0;
+        const auto parsed = std::from_chars(value.data(), value.data() + value.size(), seconds);
+        if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size() || seconds == 0) {
+          return error("{}: remote_cache_timeout must be a number of seconds, not \"{}\"", setting.origin, value);
+        }
+        config.remote_cache_timeout = seconds;
       } else {
         return error("{}: unknown setting \"{}\"", setting.origin, key);
       }

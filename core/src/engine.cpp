@@ -13,10 +13,13 @@
 #include "kmodsync/install.hpp"
 #include "kmodsync/jobserver.hpp"
 #include "kmodsync/lock.hpp"
+#include "kmodsync/memo.hpp"
 #include "kmodsync/module_info.hpp"
+#include "kmodsync/remote_cache.hpp"
 #include "kmodsync/log.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -71,9 +74,9 @@ class BuildQueue
 {
 public:
   BuildQueue(const PassOptions& options, PassPlan& plan, State& state, Reporter& reporter, const Jobserver& jobserver,
-             const BuildCache& cache)
+             const BuildCache& cache, const RemoteCache& remote)
     : m_options(options), m_plan(plan), m_state(state), m_reporter(reporter), m_jobserver(jobserver),
-      m_cache(cache), m_paths(options.root)
+      m_cache(cache), m_remote(remote), m_paths(options.root)
   {
     for (std::size_t i = 0; i < plan.cells.size(); ++i) {
       if (plan.cells[i].needs_build) {
@@ -184,10 +187,17 @@ private:
       kept = m_state.find(cell.module, cell.version, cell.kernel->release)->built;
     }
     std::optional<CachedResult> cached;
+    bool from_remote = false;
+    bool upload = false;
     if (!cell.from_built && !m_options.rebuild) {
-      cached = m_cache.lookup(cell.input_key);
+      cached = m_cache.lookup(cell.build_key);
+      if (!cached) {
+        cached = fetch_remote(cell);
+        from_remote = cached.has_value();
+      }
       if (cached && !cached->ok && m_options.retry) {
         cached.reset();
+        from_remote = false;
       }
     }
     if (cell.from_built) {
@@ -223,9 +233,10 @@ private:
           }
         }
       }
-      // Successes and failures alike go to the cache under the cell's input key.
-      auto stored = m_cache.store(cell.input_key, result.ok, result.ok ? result.modules : std::vector<fs::path>{},
+      // Successes and failures alike go to the cache under the cell's build key.
+      auto stored = m_cache.store(cell.build_key, result.ok, result.ok ? result.modules : std::vector<fs::path>{},
                                   cell.log_file, result.failure, result.first_error);
+      upload = stored.has_value();
       if (stored && result.ok) {
         kept = std::move(stored->modules);
       } else if (!stored && result.ok && !m_options.install) {
@@ -236,6 +247,9 @@ private:
       }
     }
     m_jobserver.release();
+    if (upload) {
+      upload_result(cell);
+    }
     const bool built_ok = result.ok;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -331,6 +345,7 @@ private:
           record.displaced.insert(record.displaced.end(), change.displaced.begin(), change.displaced.end());
           report.status = CellStatus::installed;
           report.reason = cell.from_built       ? std::string("installed the kept build")
+                          : from_remote          ? std::string("installed from the remote cache")
                           : cached && cached->ok ? std::string("installed from the build cache")
                                                  : fmt::format("built in {:.1f} s", report.seconds);
           // The build tree served its purpose; a failed one is kept for inspection.
@@ -481,6 +496,71 @@ private:
     m_state.put(std::move(record));
   }
 
+  // A build result from the fleet's store, once it is verified for this very cell: whole,
+  // hashes right, and every module the one the spec names, for this kernel (libkmod).
+  std::optional<CachedResult> fetch_remote(const PassCell& cell)
+  {
+    if (!m_remote.enabled() || m_remote_down) {
+      return std::nullopt;
+    }
+    auto object = m_remote.get(cell.build_key);
+    if (!object) {
+      remote_failed(object.error());
+      return std::nullopt;
+    }
+    if (!*object) {
+      return std::nullopt;
+    }
+    const auto accept = [&](const CachedResult& result) -> Expected<void> {
+      if (!result.ok) {
+        return {};
+      }
+      if (result.modules.size() != cell.spec->modules.size()) {
+        return error("it holds {} modules, the spec names {}", result.modules.size(), cell.spec->modules.size());
+      }
+      for (std::size_t i = 0; i < result.modules.size(); ++i) {
+        const fs::path module = m_options.root(result.modules[i].path);
+        if (auto verified = verify_module(module, cell.kernel->release, cell.spec->modules[i].built_name); !verified) {
+          return std::unexpected(verified.error());
+        }
+      }
+      return {};
+    };
+    auto imported = m_cache.import_entry(cell.build_key, **object, accept);
+    if (!imported) {
+      const std::lock_guard lock(m_mutex);
+      m_reporter.note(fmt::format("remote cache: the object for {}/{} on {} was rejected ({}); building it instead",
+                                  cell.module, cell.version, cell.kernel->release, imported.error()));
+      return std::nullopt;
+    }
+    return *imported;
+  }
+
+  void upload_result(const PassCell& cell)
+  {
+    if (!m_remote.writable() || m_remote_down) {
+      return;
+    }
+    auto object = m_cache.export_entry(cell.build_key);
+    if (!object) {
+      LOG("{}/{} on {}: {}", cell.module, cell.version, cell.kernel->release, object.error());
+      return;
+    }
+    if (auto stored = m_remote.put(cell.build_key, *object); !stored) {
+      remote_failed(stored.error());
+    }
+  }
+
+  // A store that does not answer is not asked again in this pass: one message, and the
+  // pass goes on as if there were none.
+  void remote_failed(const std::string& message)
+  {
+    if (!m_remote_down.exchange(true)) {
+      const std::lock_guard lock(m_mutex);
+      m_reporter.note(fmt::format("{}; not used for the rest of this pass", message));
+    }
+  }
+
   // After every cell, so a killed pass loses at most the cells that were running.
   void save_state()
   {
@@ -495,6 +575,8 @@ private:
   Reporter& m_reporter;
   const Jobserver& m_jobserver;
   const BuildCache& m_cache;
+  const RemoteCache& m_remote;
+  std::atomic<bool> m_remote_down = false;
   StatePaths m_paths;
   std::mutex m_mutex;
   std::condition_variable m_changed;
@@ -605,13 +687,19 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
   if (!state) {
     return std::unexpected(state.error());
   }
+  // Dry runs read the memo but never write it (or anything else).
+  Memo memo(paths.dir / "memo.json");
+  auto kernels = discover_kernels(options.root, memo);
+  if (!kernels) {
+    return std::unexpected(kernels.error());
+  }
   detail::InstallSetup setup;
-  if (auto ready = detail::setup_install(options, setup, reporter); !ready) {
+  if (auto ready = detail::setup_install(options, *kernels, setup, reporter); !ready) {
     return std::unexpected(ready.error());
   }
   bool changed = !options.dry_run && detail::repair_after_crash(options.root, *state);
   changed |= import_dkms_tree(options.root, *state);
-  auto plan = detail::plan_pass(options, *state, setup.settings);
+  auto plan = detail::plan_pass(options, *state, setup.settings, std::move(*kernels), memo);
   if (!plan) {
     return std::unexpected(plan.error());
   }
@@ -647,7 +735,8 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     if (!jobserver) {
       return std::unexpected(jobserver.error());
     }
-    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache);
+    const RemoteCache remote(setup.remote);
+    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache, remote);
     queue.run(jobs);
     for (const auto& message : queue.errors()) {
       report.errors.push_back(message);
@@ -670,6 +759,9 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     if (auto saved = state->save(paths.state_file); !saved) {
       report.errors.push_back(saved.error());
     }
+  }
+  if (auto saved = memo.save(); !saved) {
+    LOG("{}", saved.error()); // only a shortcut: the next pass recomputes
   }
   return report;
 }

@@ -3,9 +3,11 @@
 
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/hash.hpp"
+#include "kmodsync/memo.hpp"
 #include "kmodsync/string_util.hpp"
 #include "kmodsync/version.hpp"
 
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -35,21 +37,21 @@ bool looks_like_kernel(const fs::path& dir)
 }
 
 // The files whose content decides whether a module built against these headers fits.
-std::string headers_fingerprint(const fs::path& headers)
+std::string headers_fingerprint(const fs::path& headers, Memo& memo)
 {
   Hasher hasher;
   for (const char* file : {".config", "Module.symvers", "include/generated/utsrelease.h"}) {
     hasher.update_field(file);
-    if (auto content = util::read_file(headers / file)) {
-      hasher.update_field(*content);
-    } else {
-      hasher.update_field("<missing>");
-    }
+    struct stat info{};
+    const fs::path path = headers / file;
+    auto hash = stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) ? memoized_file_hash(memo, path, info)
+                                                                         : Expected<std::string>(error("missing"));
+    hasher.update_field(hash ? *hash : std::string("<missing>"));
   }
   return hasher.hex_digest();
 }
 
-void load_headers(const Root& root, Kernel& kernel)
+void load_headers(const Root& root, Kernel& kernel, Memo& memo)
 {
   const fs::path link = kernel.modules_dir / "build";
   std::error_code ec;
@@ -72,7 +74,7 @@ void load_headers(const Root& root, Kernel& kernel)
   if (auto config = util::read_file(*headers / ".config")) {
     kernel.config = parse_kernel_config(*config);
   }
-  kernel.fingerprint = headers_fingerprint(*headers);
+  kernel.fingerprint = headers_fingerprint(*headers, memo);
 }
 
 } // namespace
@@ -106,6 +108,12 @@ std::map<std::string, std::string> parse_kernel_config(std::string_view text)
 
 Expected<std::vector<Kernel>> discover_kernels(const Root& root)
 {
+  Memo none;
+  return discover_kernels(root, none);
+}
+
+Expected<std::vector<Kernel>> discover_kernels(const Root& root, Memo& memo)
+{
   std::vector<Kernel> kernels;
   std::set<std::string> seen_releases;
   std::set<fs::path> seen_dirs;
@@ -135,7 +143,7 @@ Expected<std::vector<Kernel>> discover_kernels(const Root& root)
       kernel.release = release;
       kernel.arch = arch;
       kernel.modules_dir = entry.path();
-      load_headers(root, kernel);
+      load_headers(root, kernel, memo);
       kernels.push_back(std::move(kernel));
     }
     if (ec) {

@@ -7,6 +7,8 @@
 #include "kmodsync/dkms_spec.hpp"
 #include "kmodsync/engine.hpp"
 #include "kmodsync/input_key.hpp"
+#include "kmodsync/memo.hpp"
+#include "kmodsync/remote_cache.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/kernel.hpp"
 #include "kmodsync/module_source.hpp"
@@ -28,6 +30,7 @@ struct PassCell
   std::string version;
   std::optional<ModuleSpec> spec;
   std::string input_key;
+  std::string build_key;   // what the build cache and the remote cache know it by
   bool needs_build = false;
   bool from_built = false;  // needs_build, but its kept build is current: install it, no compile
   std::vector<std::size_t> depends_on; // indices of cells of the same kernel
@@ -55,12 +58,14 @@ struct InstallSetup
   unsigned jobs = 0; // from the config, when the command line gave none
   bool initramfs = true;
   std::uint64_t cache_size = 2ull << 30;
+  RemoteCacheSettings remote;
 };
 
 // Loads kmodsync.conf / framework.conf and the signing key: the configured one, else
 // kmodsync's default pair, else DKMS's (/var/lib/dkms/mok.*). When none exists and a kernel
 // in scope has CONFIG_MODULE_SIG_FORCE, the default pair is generated (and said so).
-Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Reporter& reporter);
+Expected<void> setup_install(const PassOptions& options, const std::vector<Kernel>& kernels, InstallSetup& setup,
+                             Reporter& reporter);
 
 // Undoes what a killed pass left: files placed under a journal entry (state.pending) are
 // adopted into their cells when they are intact, and temporary files of atomic writes are
@@ -79,6 +84,8 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
 
 // Discovers, evaluates and plans every cell in scope. Cells that need no build get their
 // final report here.
-Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install);
+// `kernels` are every kernel of the root; `memo` spares recomputing what did not change.
+Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install,
+                             std::vector<Kernel> kernels, Memo& memo);
 
 } // namespace kmodsync::detail

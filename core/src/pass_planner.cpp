@@ -3,11 +3,14 @@
 
 #include "kmodsync/install.hpp"
 #include "kmodsync/build_cache.hpp"
+#include "kmodsync/file_util.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/log.hpp"
 #include "kmodsync/module_info.hpp"
 #include "kmodsync/plan.hpp"
 #include "kmodsync/version.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -74,18 +77,86 @@ DkmsConfContext make_context(const PassOptions& options,
 }
 
 // Evaluates the cell's dkms.conf; on success the cell has its spec and its real name.
-void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cell)
+nlohmann::json values_to_json(const DkmsConfValues& values)
+{
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& [name, elements] : values.variables) {
+    nlohmann::json array = nlohmann::json::object();
+    for (const auto& [index, value] : elements) {
+      array[std::to_string(index)] = value;
+    }
+    object[name] = std::move(array);
+  }
+  return object;
+}
+
+std::optional<DkmsConfValues> values_from_json(const nlohmann::json& object)
+{
+  try {
+    DkmsConfValues values;
+    for (const auto& [name, elements] : object.items()) {
+      for (const auto& [index, value] : elements.items()) {
+        values.variables[name][std::stoul(index)] = value.get<std::string>();
+      }
+    }
+    return values;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// A dkms.conf's values depend on its source tree (which holds it and whatever it reads
+// there), what DKMS tells it (the context), the override files and the kernel's headers;
+// with all of those unchanged, the last evaluation stands and no bash runs.
+Expected<DkmsConfValues> evaluate_memoized(const fs::path& conf, const DkmsConfContext& context, const Kernel& kernel,
+                                           const std::string& source_hash, Memo& memo)
+{
+  if (source_hash.empty()) {
+    return evaluate_dkms_conf(conf, context);
+  }
+  Hasher hasher;
+  hasher.update_field("kmodsync-conf-1");
+  hasher.update_field(source_hash);
+  hasher.update_field(conf.string());
+  for (const std::string* field : {&context.kernelver, &context.arch, &context.kernel_source_dir, &context.dkms_tree,
+                                   &context.source_tree, &context.install_tree, &context.module,
+                                   &context.module_version, &context.overrides_dir, &kernel.fingerprint}) {
+    hasher.update_field(*field);
+  }
+  const std::string base = context.overrides_dir + "/" + context.module;
+  for (const std::string& overrides :
+       {base + ".conf", base + "-" + context.module_version + ".conf",
+        base + "-" + context.module_version + "-" + context.kernelver + ".conf",
+        base + "-" + context.module_version + "-" + context.kernelver + "-" + context.arch + ".conf"}) {
+    auto content = util::read_file(overrides);
+    hasher.update_field(content ? *content : std::string("<missing>"));
+  }
+  const std::string key = "conf:" + hasher.hex_digest();
+  if (auto known = memo.get(key)) {
+    if (auto values = values_from_json(*known)) {
+      return *values;
+    }
+  }
+  auto values = evaluate_dkms_conf(conf, context);
+  if (values) {
+    memo.put(key, values_to_json(*values));
+  }
+  return values;
+}
+
+void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cell, const std::string& source_hash,
+              Memo& memo)
 {
   auto [module, version] = guess_name_version(cell.source->dir_name);
   cell.module = module;
   cell.version = version;
   auto context = make_context(options, paths, *cell.kernel, module, version);
-  auto values = evaluate_dkms_conf(cell.source->conf(), context);
+  auto values = evaluate_memoized(cell.source->conf(), context, *cell.kernel, source_hash, memo);
   // $module and the default build directory follow PACKAGE_NAME/VERSION, as after `dkms add`.
   if (values && (values->get("PACKAGE_NAME") != module || values->get("PACKAGE_VERSION") != version)
       && !values->get("PACKAGE_NAME").empty() && !values->get("PACKAGE_VERSION").empty()) {
     context = make_context(options, paths, *cell.kernel, values->get("PACKAGE_NAME"), values->get("PACKAGE_VERSION"));
-    values = evaluate_dkms_conf(cell.source->conf(), context);
+    values = evaluate_memoized(cell.source->conf(), context, *cell.kernel, source_hash, memo);
   }
   if (!values) {
     cell.report.status = CellStatus::failed;
@@ -171,14 +242,12 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
   return {dir_name, ""};
 }
 
-Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install)
+Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install,
+                             std::vector<Kernel> all_kernels, Memo& memo)
 {
   const StatePaths paths(options.root);
   PassPlan plan;
-  auto kernels = discover_kernels(options.root);
-  if (!kernels) {
-    return std::unexpected(kernels.error());
-  }
+  auto* kernels = &all_kernels;
   for (const auto& wanted : options.kernels) {
     if (std::none_of(kernels->begin(), kernels->end(), [&](const Kernel& k) { return k.release == wanted; })) {
       return error("kernel {} is not installed: no {} or {}", wanted,
@@ -209,12 +278,20 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       candidates.push_back(std::move(cell));
     }
   }
-  // Each evaluation is a bash process of its own, mostly waiting on fork/exec: run them on
-  // every core.
+  // The source trees' hashes key the evaluations as well as the builds.
+  std::map<const ModuleSource*, Expected<std::string>> source_hashes;
+  for (const auto& cell : candidates) {
+    if (!source_hashes.contains(cell.source)) {
+      source_hashes.emplace(cell.source, hash_source_tree(cell.source->dir, memo));
+    }
+  }
+  // Each evaluation not in the memo is a bash process of its own, mostly waiting on
+  // fork/exec: run them on every core.
   std::atomic<std::size_t> next{0};
   auto evaluate_some = [&] {
     for (std::size_t i = next++; i < candidates.size(); i = next++) {
-      evaluate(options, paths, candidates[i]);
+      const auto& hash = source_hashes.at(candidates[i].source);
+      evaluate(options, paths, candidates[i], hash ? *hash : std::string(), memo);
     }
   };
   {
@@ -245,7 +322,6 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
   }
 
   bool tools_known = false;
-  std::map<const ModuleSource*, std::string> source_hashes;
   for (auto& cell : plan.cells) {
     CellReport& report = cell.report;
     report.module = cell.module;
@@ -284,23 +360,24 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       report.cause = spec.wants_autoinstall() || options.explicit_request ? CellCause::excluded : CellCause::autoinstall_off;
       continue;
     }
-    auto& source_hash = source_hashes[cell.source];
-    if (source_hash.empty()) {
-      auto hash = hash_source_tree(cell.source->dir);
-      if (!hash) {
-        report.status = CellStatus::failed;
-        report.cause = CellCause::build_failed;
-        report.reason = hash.error();
-        continue;
-      }
-      source_hash = *hash;
+    const auto& source_hash = source_hashes.at(cell.source);
+    if (!source_hash) {
+      report.status = CellStatus::failed;
+      report.cause = CellCause::build_failed;
+      report.reason = source_hash.error();
+      continue;
     }
     if (!tools_known) {
-      plan.tools = probe_tool_versions();
+      plan.tools = probe_tool_versions(memo);
       tools_known = true;
     }
-    cell.input_key = compute_input_key(source_hash, spec, *cell.kernel, plan.tools,
-                                       install_fingerprint(plan.install, *cell.kernel));
+    PathAliases aliases;
+    aliases.add(cell.build_dir, "@build_dir@");
+    aliases.add(paths.build_dir / cell.kernel->release, "@dkms_tree@");
+    aliases.add(*cell.kernel->headers_dir, "@kernel_source_dir@");
+    aliases.add(options.root("/"), "");
+    cell.build_key = compute_build_key(*source_hash, spec, *cell.kernel, plan.tools, aliases);
+    cell.input_key = compute_input_key(cell.build_key, install_fingerprint(plan.install, *cell.kernel));
     if (adopt_dkms_install(options.root, plan.install, cell, state)) {
       plan.state_changed = true;
       report.status = CellStatus::up_to_date;
@@ -359,7 +436,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
                                            : CellStatus::built;
     if (!options.rebuild) {
       // Built before with these very inputs (say, for this kernel before it was removed).
-      const auto cached = BuildCache(options.root, 0).peek(cell.input_key);
+      const auto cached = BuildCache(options.root, 0).peek(cell.build_key);
       if (cached && (*cached || !options.retry)) {
         report.reason = !*cached          ? "a failure in the build cache"
                         : options.install ? "installing from the build cache"

@@ -15,13 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool any_kernel_forces_signatures(const PassOptions& options)
+bool any_kernel_forces_signatures(const PassOptions& options, const std::vector<Kernel>& kernels)
 {
-  auto kernels = discover_kernels(options.root);
-  if (!kernels) {
-    return false;
-  }
-  return std::any_of(kernels->begin(), kernels->end(), [&](const Kernel& kernel) {
+  return std::any_of(kernels.begin(), kernels.end(), [&](const Kernel& kernel) {
     const bool in_scope = options.kernels.empty()
                           || std::find(options.kernels.begin(), options.kernels.end(), kernel.release)
                                != options.kernels.end();
@@ -59,7 +55,8 @@ void remove_temp_files_under(const fs::path& dir)
 
 } // namespace
 
-Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Reporter& reporter)
+Expected<void> setup_install(const PassOptions& options, const std::vector<Kernel>& kernels, InstallSetup& setup,
+                             Reporter& reporter)
 {
   auto config = Config::load(options.root);
   if (!config) {
@@ -67,6 +64,8 @@ Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Re
   }
   setup.jobs = config->jobs;
   setup.cache_size = config->cache_size;
+  setup.remote = {config->remote_cache, config->remote_cache_read_only, config->remote_cache_layout,
+                  config->remote_cache_timeout};
   setup.initramfs = config->initramfs != "never";
   setup.settings.root = options.root;
   setup.settings.distribution = detect_distribution(options.root);
@@ -87,7 +86,7 @@ Expected<void> setup_install(const PassOptions& options, InstallSetup& setup, Re
     key = k_dkms_signing_key;
     certificate = k_dkms_signing_certificate;
   }
-  if (key.empty() && !options.dry_run && any_kernel_forces_signatures(options)) {
+  if (key.empty() && !options.dry_run && any_kernel_forces_signatures(options, kernels)) {
     key = k_default_signing_key;
     certificate = k_default_signing_certificate;
     if (auto made = generate_signing_key(options.root(key), options.root(certificate), "kmodsync module signing key");

@@ -135,6 +135,32 @@ std::vector<std::string> clean_environment(const std::vector<std::string>& extra
   return env;
 }
 
+std::optional<std::filesystem::path> find_executable(const std::string& name, const std::vector<std::string>& env)
+{
+  if (name.find('/') != std::string::npos) {
+    return std::filesystem::path(name);
+  }
+  const auto path = std::find_if(env.begin(), env.end(), [](const std::string& var) { return var.starts_with("PATH="); });
+  if (path == env.end()) {
+    return std::nullopt;
+  }
+  std::string_view dirs = std::string_view(*path).substr(5);
+  while (true) {
+    const auto colon = dirs.find(':');
+    const std::string dir(dirs.substr(0, colon));
+    if (!dir.empty()) {
+      const std::filesystem::path candidate = std::filesystem::path(dir) / name;
+      if (access(candidate.c_str(), X_OK) == 0 && !std::filesystem::is_directory(candidate)) {
+        return candidate;
+      }
+    }
+    if (colon == std::string_view::npos) {
+      return std::nullopt;
+    }
+    dirs.remove_prefix(colon + 1);
+  }
+}
+
 Expected<Completion> run(const Command& command)
 {
   if (command.argv.empty()) {
@@ -223,7 +249,10 @@ Expected<Completion> run(const Command& command)
   {
     // posix_spawn returns once the child has exec'd, so no descriptor outlives the lock.
     const std::shared_lock lock(spawn_mutex());
-    spawned = posix_spawnp(&pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
+    // The program on the command's own PATH (posix_spawnp would search kmodsync's).
+    const auto program = find_executable(command.argv[0], command.env);
+    spawned = program ? posix_spawn(&pid, program->c_str(), actions, &setup.attributes, argv.data(), envp.data())
+                      : posix_spawnp(&pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
   }
   output.close_write();
   side.close_write();

@@ -5,6 +5,10 @@
 #include "kmodsync/build_cache.hpp"
 #include "kmodsync/engine.hpp"
 #include "kmodsync/hash.hpp"
+#include "kmodsync/input_key.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
 
 #include <doctest/doctest.h>
 
@@ -145,5 +149,175 @@ TEST_CASE("a kernel removed and installed again gets its modules from the cache,
   sync(system, /*retry=*/true);
   CHECK(system.build_count("broken") == 2);
   CHECK(system.build_count("hello") == 1);
+}
+
+namespace {
+
+// A tar.zst written by hand, to feed the importer what a hostile store could send.
+std::string archive_of(const std::vector<std::pair<std::string, std::string>>& files, bool symlink = false)
+{
+  std::string buffer(1 << 20, '\0');
+  std::size_t used = 0;
+  archive* writer = archive_write_new();
+  archive_write_set_format_pax_restricted(writer);
+  archive_write_add_filter_zstd(writer);
+  archive_write_open_memory(writer, buffer.data(), buffer.size(), &used);
+  for (const auto& [name, content] : files) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, name.c_str());
+    archive_entry_set_filetype(entry, symlink ? AE_IFLNK : AE_IFREG);
+    if (symlink) {
+      archive_entry_set_symlink(entry, content.c_str());
+    }
+    archive_entry_set_perm(entry, 0644);
+    archive_entry_set_size(entry, symlink ? 0 : static_cast<la_int64_t>(content.size()));
+    archive_write_header(writer, entry);
+    if (!symlink) {
+      archive_write_data(writer, content.data(), content.size());
+    }
+    archive_entry_free(entry);
+  }
+  archive_write_close(writer);
+  archive_write_free(writer);
+  buffer.resize(used);
+  return buffer;
+}
+
+const BuildCache::Acceptor accept_all = [](const CachedResult&) -> Expected<void> { return {}; };
+
+bool cache_is_empty(const fs::path& root)
+{
+  std::error_code ec;
+  const fs::path dir = root / "var/lib/kmodsync/cache";
+  return !fs::exists(dir, ec) || fs::is_empty(dir, ec)
+         || std::none_of(fs::recursive_directory_iterator(dir), fs::recursive_directory_iterator(),
+                         [](const auto& entry) { return entry.is_regular_file(); });
+}
+
+} // namespace
+
+TEST_CASE("an exported entry imports whole into another root's cache")
+{
+  kmodsync::testing::TempDir a;
+  kmodsync::testing::TempDir b;
+  const BuildCache cache_a(Root(a.path()), 1 << 30);
+  const BuildCache cache_b(Root(b.path()), 1 << 30);
+  const fs::path work = a.path() / "work";
+  const auto one = write_module(work, "one", 3000);
+  const auto two = write_module(work, "two", 10);
+  kmodsync::testing::write_text(work / "build.log", "make: built\n");
+  REQUIRE(cache_a.store(key_a, true, {one, two}, work / "build.log", "", "").has_value());
+  CHECK_FALSE(cache_b.export_entry(key_a).has_value());
+
+  auto object = cache_a.export_entry(key_a);
+  REQUIRE(object.has_value());
+  std::vector<std::string> seen;
+  auto imported = cache_b.import_entry(key_a, *object, [&](const CachedResult& result) -> Expected<void> {
+    for (const auto& module : result.modules) {
+      seen.push_back(fs::path(module.path).filename().string());
+    }
+    return {};
+  });
+  REQUIRE_MESSAGE(imported.has_value(), (imported ? "" : imported.error()));
+  CHECK(seen == std::vector<std::string>{"0-one.ko", "1-two.ko"});
+  auto hit = cache_b.lookup(key_a);
+  REQUIRE(hit.has_value());
+  REQUIRE(hit->modules.size() == 2);
+  CHECK(kmodsync::testing::read_text(Root(b.path())(hit->modules[0].path)) == kmodsync::testing::read_text(one));
+  CHECK(kmodsync::testing::read_text(Root(b.path())(hit->log)) == "make: built\n");
+
+  // Failures travel too.
+  REQUIRE(cache_a.store(key_b, false, {}, {}, "make failed (exit status 2)", "x.c:1: error: nope").has_value());
+  auto failure = cache_a.export_entry(key_b);
+  REQUIRE(failure.has_value());
+  auto imported_failure = cache_b.import_entry(key_b, *failure, accept_all);
+  REQUIRE(imported_failure.has_value());
+  CHECK_FALSE(imported_failure->ok);
+  CHECK(imported_failure->first_error == "x.c:1: error: nope");
+}
+
+TEST_CASE("a damaged, truncated, hostile or unwanted object is refused and leaves nothing")
+{
+  kmodsync::testing::TempDir a;
+  kmodsync::testing::TempDir b;
+  const BuildCache cache_a(Root(a.path()), 1 << 30);
+  const BuildCache cache_b(Root(b.path()), 1 << 30);
+  const fs::path work = a.path() / "work";
+  REQUIRE(cache_a.store(key_a, true, {write_module(work, "one", 20000)}, {}, "", "").has_value());
+  const std::string good = *cache_a.export_entry(key_a);
+
+  std::string flipped = good;
+  for (std::size_t i = flipped.size() / 3; i < flipped.size() / 3 + 8; ++i) {
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+  }
+  const std::string module = std::string(20000, 'm') + "one";
+  const std::string manifest_of_one = R"({"ok": true, "modules": [{"file": "0-one.ko", "sha256": ")"
+                                      + sha256_text(module) + R"("}]})";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+    {"flipped bytes", flipped},
+    {"truncated", good.substr(0, good.size() / 2)},
+    {"empty", ""},
+    {"not an archive", std::string(4096, 'x')},
+    {"a path out of the entry", archive_of({{"result.json", manifest_of_one}, {"../0-one.ko", module}})},
+    {"a directory", archive_of({{"sub/result.json", manifest_of_one}})},
+    {"a symlink", archive_of({{"result.json", "/etc/passwd"}}, true)},
+    {"a module that does not match its hash",
+     archive_of({{"result.json", manifest_of_one}, {"0-one.ko", module + "!"}})},
+    {"a manifest naming a file outside",
+     archive_of({{"result.json", R"({"ok": true, "modules": [{"file": "../../etc/passwd", "sha256": "00"}]})"}})},
+    {"a success without modules", archive_of({{"result.json", R"({"ok": true, "modules": []})"}})},
+    {"a manifest that is not JSON", archive_of({{"result.json", "{ok"}})},
+  };
+  for (const auto& [what, object] : cases) {
+    CAPTURE(what);
+    auto imported = cache_b.import_entry(key_a, object, accept_all);
+    CHECK_FALSE(imported.has_value());
+    CHECK_FALSE(cache_b.lookup(key_a).has_value());
+    CHECK(cache_is_empty(b.path()));
+  }
+  CHECK_FALSE(fs::exists(b.path() / "etc/passwd"));
+  CHECK_FALSE(fs::exists(b.path() / "var/lib/kmodsync/0-one.ko"));
+
+  // Whole and hashed right, but the caller's check (vermagic, module names) says no.
+  auto refused = cache_b.import_entry(key_a, good, [](const CachedResult&) -> Expected<void> {
+    return error("vermagic is for another kernel");
+  });
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().find("vermagic is for another kernel") != std::string::npos);
+  CHECK(cache_is_empty(b.path()));
+  CHECK(cache_b.import_entry(key_a, good, accept_all).has_value());
+}
+
+TEST_CASE("build keys do not depend on where the root, the build directory or the headers are")
+{
+  ModuleSpec spec;
+  spec.name = "hello";
+  spec.version = "1.0";
+  const auto spec_at = [&](const std::string& root, const std::string& headers) {
+    ModuleSpec located = spec;
+    located.make_command = "make -C " + headers + " M=" + root + "/var/lib/kmodsync/build/KV/hello/1.0/build";
+    located.values.variables["kernel_source_dir"][0] = headers;
+    located.values.variables["source_tree"][0] = root + "/usr/src";
+    return located;
+  };
+  const auto key_for = [&](const std::string& root, const std::string& headers, const std::string& fingerprint) {
+    Kernel kernel;
+    kernel.release = "6.1.0-55-amd64";
+    kernel.arch = "x86_64";
+    kernel.fingerprint = fingerprint;
+    PathAliases aliases;
+    aliases.add(root + "/var/lib/kmodsync/build/KV/hello/1.0/build", "@build_dir@");
+    aliases.add(root + "/var/lib/kmodsync/build/KV", "@dkms_tree@");
+    aliases.add(headers, "@kernel_source_dir@");
+    aliases.add(root + "/", "");
+    return compute_build_key("sourcehash", spec_at(root, headers), kernel, {"gcc 12", "make 4.3"}, aliases);
+  };
+  const std::string here = key_for("/tmp/a", "/usr/src/linux-headers-6.1.0-55-amd64", "fp1");
+  CHECK(here.size() == 64);
+  CHECK(key_for("/tmp/other-root", "/usr/src/linux-headers-6.1.0-55-amd64", "fp1") == here);
+  CHECK(key_for("/tmp/a", "/usr/src/kernels/6.1.0-55-amd64", "fp1") == here);
+  CHECK(key_for("/tmp/a", "/usr/src/linux-headers-6.1.0-55-amd64", "fp2") != here);
+  // The finished form is the cell's business: one build key, two input keys.
+  CHECK(compute_input_key(here, "signer=a") != compute_input_key(here, "signer=b"));
 }
 }

@@ -181,6 +181,10 @@ TEST_CASE("bad values are errors naming the file, line and value")
          Case{"jobs = 99999999999", "/etc/kmodsync/kmodsync.conf:2: jobs must be a number, not \"99999999999\""},
          Case{"cache_size = 2T", "/etc/kmodsync/kmodsync.conf:2: cache_size must be a size like 500M or 2G, not \"2T\""},
          Case{"cache_size = big", "/etc/kmodsync/kmodsync.conf:2: cache_size must be a size like 500M or 2G, not \"big\""},
+         Case{"remote_cache = ftp://x/", "/etc/kmodsync/kmodsync.conf:2: remote_cache must be an http:// or https:// URL, not \"ftp://x/\""},
+         Case{"remote_cache_read_only = maybe", "/etc/kmodsync/kmodsync.conf:2: remote_cache_read_only must be yes or no, not \"maybe\""},
+         Case{"remote_cache_layout = bazel", "/etc/kmodsync/kmodsync.conf:2: remote_cache_layout must be flat or subdirs, not \"bazel\""},
+         Case{"remote_cache_timeout = 0", "/etc/kmodsync/kmodsync.conf:2: remote_cache_timeout must be a number of seconds, not \"0\""},
        }) {
     CAPTURE(line);
     const TempDir dir;
@@ -199,6 +203,23 @@ TEST_CASE("cache_size takes bytes, K, M or G, and defaults to 2 GiB")
     write_text(dir / k_own, "cache_size = " + text + "\n");
     CHECK(load_ok(dir).cache_size == bytes);
   }
+}
+
+TEST_CASE("the remote cache: a URL, read-only or not, a layout and a timeout")
+{
+  const TempDir dir;
+  const Config defaults = load_ok(dir);
+  CHECK(defaults.remote_cache.empty());
+  CHECK_FALSE(defaults.remote_cache_read_only);
+  CHECK(defaults.remote_cache_layout == "flat");
+  CHECK(defaults.remote_cache_timeout == 30);
+  write_text(dir / k_own, "remote_cache = \"https://cache.example/kmodsync\"\nremote_cache_read_only = yes\n"
+                          "remote_cache_layout = subdirs\nremote_cache_timeout = 5\n");
+  const Config config = load_ok(dir);
+  CHECK(config.remote_cache == "https://cache.example/kmodsync");
+  CHECK(config.remote_cache_read_only);
+  CHECK(config.remote_cache_layout == "subdirs");
+  CHECK(config.remote_cache_timeout == 5);
 }
 
 TEST_CASE("DKMS's framework.conf provides the key, certificate and jobs when kmodsync.conf does not")

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,13 @@ public:
   Expected<CachedResult> store(const std::string& key, bool ok, const std::vector<std::filesystem::path>& modules,
                                const std::filesystem::path& log, const std::string& reason,
                                const std::string& first_error) const;
+  // The entry for `key` as one object (for the remote cache); an error when there is none.
+  Expected<std::string> export_entry(const std::string& key) const;
+  // Stores an object fetched from elsewhere, once it is whole, its modules match their
+  // hashes and `accept` (which sees the unpacked result) agrees. Nothing of a rejected
+  // object stays.
+  using Acceptor = std::function<Expected<void>(const CachedResult&)>;
+  Expected<CachedResult> import_entry(const std::string& key, std::string_view object, const Acceptor& accept) const;
   // Removes the least recently used entries until the cache fits its bound.
   void evict() const;
   CacheStats stats() const;
@@ -60,6 +68,10 @@ public:
 
 private:
   std::filesystem::path entry_dir(const std::string& key) const;
+  Expected<CachedResult> read_entry(const std::filesystem::path& dir) const;
+  std::filesystem::path staging_dir(const std::string& purpose, const std::string& key) const;
+  // Renames a whole staged entry into place and reads it back.
+  Expected<CachedResult> publish(const std::filesystem::path& staging, const std::string& key) const;
 
   Root m_root;
   std::filesystem::path m_dir;

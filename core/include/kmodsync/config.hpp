@@ -25,6 +25,11 @@ struct Config
   std::string initramfs = "auto";     // auto | never
   unsigned jobs = 0;                  // 0: number of CPUs
   std::uint64_t cache_size = 2ull << 30; // the build cache's bound (`cache_size = 2G`)
+  // A fleet's shared store of build results: plain HTTP GET/PUT under this URL. Empty: none.
+  std::string remote_cache;
+  bool remote_cache_read_only = false;       // fetch, never upload
+  std::string remote_cache_layout = "flat";  // flat: URL/KEY; subdirs: URL/KE/Y... (as ccache's)
+  unsigned remote_cache_timeout = 30;        // seconds per request
 
   // An unknown key, a malformed line or a bad value is an error naming the file and line.
   static Expected<Config> load(const Root& root);

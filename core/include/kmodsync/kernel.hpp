@@ -33,6 +33,9 @@ struct Kernel
 // Finds every kernel of the root. A directory counts as a kernel when it has a `build`
 // link, a `kernel/` tree or modules.order (a leftover directory holding only
 // updates/ does not). Sorted by release, newest last.
+class Memo;
+// `memo` spares rehashing the headers of kernels seen before.
+Expected<std::vector<Kernel>> discover_kernels(const Root& root, Memo& memo);
 Expected<std::vector<Kernel>> discover_kernels(const Root& root);
 
 // Parses a kbuild .config (`CONFIG_X=value`, `# CONFIG_X is not set`).

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <shared_mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,5 +67,9 @@ std::shared_mutex& spawn_mutex();
 // A minimal environment for children: PATH and LC_ALL=C (so compiler messages are in
 // English and can be quoted in reports), plus `extra`.
 std::vector<std::string> clean_environment(const std::vector<std::string>& extra = {});
+
+// Where `name` is found on the PATH of `env` (a name with a `/` is taken as it is): the
+// program a command with that environment runs, not the one on kmodsync's own PATH.
+std::optional<std::filesystem::path> find_executable(const std::string& name, const std::vector<std::string>& env);
 
 } // namespace kmodsync
