@@ -16,6 +16,7 @@ kernels=(6.1.0-55-amd64 6.12.107+deb12-amd64)
 packages=(v4l2loopback-dkms acpi-call-dkms vpoll-dkms openrazer-driver-dkms lime-forensics-dkms
           bbswitch-dkms tp-smapi-dkms dm-writeboost-dkms evdi-dkms xtables-addons-dkms)
 work=$(mktemp -d /tmp/kmodsync-demo.XXXXXX)
+chmod 755 "$work" # builds run as an unprivileged user, who must reach the root inside
 root=$work/root
 cleanup() { [ $keep = yes ] && echo "root kept: $root" || rm -rf "$work"; }
 trap cleanup EXIT

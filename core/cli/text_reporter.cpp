@@ -20,10 +20,16 @@ void TextReporter::cell_finished(const CellReport& cell)
   print_cell(cell);
 }
 
+// Notes are diagnostics, not results: stderr, whatever the cells' lines go to.
 void TextReporter::note(std::string_view message)
 {
-  fmt::print(m_out, "kmodsync: {}\n", message);
   std::fflush(m_out);
+  fmt::print(stderr, "kmodsync: {}\n", message);
+}
+
+void QuietReporter::note(std::string_view message)
+{
+  fmt::print(stderr, "kmodsync: {}\n", message);
 }
 
 void TextReporter::print_cell(const CellReport& cell)

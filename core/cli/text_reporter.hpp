@@ -28,8 +28,12 @@ private:
 };
 
 // Silent until the end: for --json.
+// No cell lines (--json and dry runs print the report at the end), but notes still go to
+// stderr: a rejected remote object or a generated key must not pass unseen.
 class QuietReporter : public Reporter
 {
+public:
+  void note(std::string_view message) override;
 };
 
 } // namespace kmodsync::cli

@@ -63,6 +63,7 @@ Expected<Completion> run_step(StepContext& step, std::vector<std::string> argv)
   command.cwd = step.request.build_dir;
   command.output_fd = step.log.fd();
   command.timeout = step.request.timeout;
+  command.sandbox = step.request.sandbox;
   if (step.request.jobserver) {
     command.pass_fds = step.request.jobserver->pass_fds();
   }
@@ -168,6 +169,23 @@ BuildResult build_cell(const BuildRequest& request)
   std::vector<std::string> extra_env;
   if (request.jobserver) {
     extra_env.push_back("MAKEFLAGS=" + request.jobserver->makeflags());
+  }
+  if (request.sandbox) {
+    // The build user owns its copy and nothing else; its temporary files (gcc's) stay in
+    // it too, since everything else is read-only.
+    const fs::path tmp = request.build_dir / ".kmodsync-tmp";
+    if (auto made = util::ensure_directory(tmp); !made) {
+      return failed(log, request.log_file, made.error());
+    }
+    if (auto given = util::chown_tree(request.build_dir, request.sandbox->uid, request.sandbox->gid); !given) {
+      return failed(log, request.log_file, given.error());
+    }
+    extra_env.push_back("TMPDIR=" + tmp.string());
+    log.line(fmt::format("# kmodsync: building as uid {} (gid {}), read-only but {}{}", request.sandbox->uid,
+                         request.sandbox->gid, request.build_dir.string(),
+                         request.sandbox->private_network ? ", no network" : ""));
+  } else if (geteuid() == 0) {
+    log.line("# kmodsync: building as root, unconfined (build_as_root)");
   }
   StepContext step{request, log, clean_environment(extra_env)};
 

@@ -159,6 +159,18 @@ Expected<Config> Config::load(const Root& root)
           return error("{}: cache_size must be a size like 500M or 2G, not \"{}\"", setting.origin, value);
         }
         config.cache_size = size << shift;
+      } else if (key == "build_user") {
+        config.build_user = value;
+      } else if (key == "build_as_root") {
+        config.build_as_root = util::split_words(value);
+        config.build_as_root_origin = setting.origin;
+      } else if (key == "build_writable") {
+        config.build_writable = util::split_words(value);
+        for (const auto& dir : config.build_writable) {
+          if (!dir.starts_with("/")) {
+            return error("{}: build_writable takes absolute directories, not \"{}\"", setting.origin, dir);
+          }
+        }
       } else if (key == "remote_cache") {
         if (!value.empty() && !value.starts_with("http://") && !value.starts_with("https://")) {
           return error("{}: remote_cache must be an http:// or https:// URL, not \"{}\"", setting.origin, value);

@@ -126,6 +126,7 @@ Expected<DkmsConfValues> evaluate_dkms_conf(const std::filesystem::path& conf,
   }
   Command command;
   command.argv = {"bash", "--norc", "--noprofile", "-c", k_evaluator, "dkms", conf.string()};
+  command.sandbox = context.sandbox;
   command.env = clean_environment({
     "kernelver=" + context.kernelver,
     "arch=" + context.arch,

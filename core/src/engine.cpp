@@ -32,6 +32,7 @@ namespace kmodsync {
 namespace fs = std::filesystem;
 using detail::PassCell;
 using detail::PassPlan;
+using detail::Confinement;
 
 const char* to_string(CellStatus status)
 {
@@ -74,9 +75,9 @@ class BuildQueue
 {
 public:
   BuildQueue(const PassOptions& options, PassPlan& plan, State& state, Reporter& reporter, const Jobserver& jobserver,
-             const BuildCache& cache, const RemoteCache& remote)
+             const BuildCache& cache, const RemoteCache& remote, const Confinement& confinement)
     : m_options(options), m_plan(plan), m_state(state), m_reporter(reporter), m_jobserver(jobserver),
-      m_cache(cache), m_remote(remote), m_paths(options.root)
+      m_cache(cache), m_remote(remote), m_confinement(confinement), m_paths(options.root)
   {
     for (std::size_t i = 0; i < plan.cells.size(); ++i) {
       if (plan.cells[i].needs_build) {
@@ -189,6 +190,7 @@ private:
     std::optional<CachedResult> cached;
     bool from_remote = false;
     bool upload = false;
+    bool built_as_root = false;
     if (!cell.from_built && !m_options.rebuild) {
       cached = m_cache.lookup(cell.build_key);
       if (!cached) {
@@ -223,6 +225,8 @@ private:
       request.log_file = cell.log_file;
       request.jobserver = &m_jobserver;
       request.timeout = m_options.build_timeout;
+      request.sandbox = m_confinement.for_build(cell.spec->name, cell.build_dir);
+      built_as_root = !request.sandbox && m_confinement.sandbox;
       result = build_cell(request);
       // Kept stripped, as DKMS keeps its built modules: smaller, and what gets installed.
       for (std::size_t i = 0; result.ok && i < result.modules.size() && i < cell.spec->modules.size(); ++i) {
@@ -347,7 +351,9 @@ private:
           report.reason = cell.from_built       ? std::string("installed the kept build")
                           : from_remote          ? std::string("installed from the remote cache")
                           : cached && cached->ok ? std::string("installed from the build cache")
-                                                 : fmt::format("built in {:.1f} s", report.seconds);
+                          : built_as_root ? fmt::format("built in {:.1f} s, as root (build_as_root, {})", report.seconds,
+                                                        m_confinement.as_root_origin)
+                                          : fmt::format("built in {:.1f} s", report.seconds);
           // The build tree served its purpose; a failed one is kept for inspection.
           [[maybe_unused]] auto removed = util::remove_tree(cell.build_dir.parent_path());
           std::error_code ec;
@@ -576,6 +582,7 @@ private:
   const Jobserver& m_jobserver;
   const BuildCache& m_cache;
   const RemoteCache& m_remote;
+  const Confinement& m_confinement;
   std::atomic<bool> m_remote_down = false;
   StatePaths m_paths;
   std::mutex m_mutex;
@@ -699,7 +706,7 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
   }
   bool changed = !options.dry_run && detail::repair_after_crash(options.root, *state);
   changed |= import_dkms_tree(options.root, *state);
-  auto plan = detail::plan_pass(options, *state, setup.settings, std::move(*kernels), memo);
+  auto plan = detail::plan_pass(options, *state, setup.settings, std::move(*kernels), memo, setup.confinement);
   if (!plan) {
     return std::unexpected(plan.error());
   }
@@ -736,7 +743,7 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
       return std::unexpected(jobserver.error());
     }
     const RemoteCache remote(setup.remote);
-    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache, remote);
+    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache, remote, setup.confinement);
     queue.run(jobs);
     for (const auto& message : queue.errors()) {
       report.errors.push_back(message);

@@ -60,6 +60,24 @@ Expected<void> remove_tree(const fs::path& path)
   return {};
 }
 
+Expected<void> chown_tree(const fs::path& root, unsigned uid, unsigned gid)
+{
+  std::error_code ec;
+  if (lchown(root.c_str(), uid, gid) != 0) {
+    return error("cannot give {} to uid {}: {}", root.string(), uid, std::strerror(errno));
+  }
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (lchown(it->path().c_str(), uid, gid) != 0) {
+      return error("cannot give {} to uid {}: {}", it->path().string(), uid, std::strerror(errno));
+    }
+  }
+  if (ec) {
+    return error("cannot list {}: {}", root.string(), ec.message());
+  }
+  return {};
+}
+
 Expected<void> copy_tree(const fs::path& from, const fs::path& to)
 {
   // No child may be mid-spawn while a copied script is open for writing.

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/module_info.hpp"
 
+#include "kmodsync/compression.hpp"
+#include "kmodsync/file_util.hpp"
+
 #include <libkmod.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -26,8 +30,71 @@ std::string module_name_of_file(const std::string& file_name)
   return {};
 }
 
+namespace {
+
+std::uint64_t elf_field(std::string_view elf, std::size_t offset, std::size_t size, bool big_endian)
+{
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    const auto byte = static_cast<unsigned char>(elf[offset + (big_endian ? i : size - 1 - i)]);
+    value = (value << 8) | byte;
+  }
+  return value;
+}
+
+// libkmod 30 aborts the whole process (an assert in elf_get_section_header) on an ELF file
+// without section headers or without a section name table, instead of failing: a damaged
+// module from a tarball or the remote cache must not take kmodsync (or rpm) down with it.
+// What libkmod rejects by itself (not ELF, truncated headers) is left to it.
+Expected<void> check_section_headers(const std::filesystem::path& ko)
+{
+  auto data = util::read_file(ko);
+  if (!data) {
+    return std::unexpected(data.error());
+  }
+  std::string_view elf = *data;
+  // libkmod recognises compression by its magic bytes, whatever the suffix.
+  Compression compression = Compression::none;
+  if (elf.starts_with("\xfd" "7zXZ")) {
+    compression = Compression::xz;
+  } else if (elf.starts_with("\x28\xb5\x2f\xfd")) {
+    compression = Compression::zstd;
+  } else if (elf.starts_with("\x1f\x8b")) {
+    compression = Compression::gzip;
+  }
+  std::string plain;
+  if (compression != Compression::none) {
+    auto decompressed = decompress_module(elf, compression);
+    if (!decompressed) {
+      return error("{}: not a kernel module ({})", ko.string(), decompressed.error());
+    }
+    plain = std::move(*decompressed);
+    elf = plain;
+  }
+  if (elf.size() < 64 || !elf.starts_with("\x7f" "ELF") || (elf[4] != 1 && elf[4] != 2) || (elf[5] != 1 && elf[5] != 2)) {
+    return {};
+  }
+  const bool is_64 = elf[4] == 2;
+  const bool big_endian = elf[5] == 2;
+  const std::uint64_t shoff = elf_field(elf, is_64 ? 0x28 : 0x20, is_64 ? 8 : 4, big_endian);
+  const std::uint64_t shentsize = elf_field(elf, is_64 ? 0x3A : 0x2E, 2, big_endian);
+  const std::uint64_t shnum = elf_field(elf, is_64 ? 0x3C : 0x30, 2, big_endian);
+  const std::uint64_t shstrndx = elf_field(elf, is_64 ? 0x3E : 0x32, 2, big_endian);
+  if (shnum == 0 || shstrndx == 0 || shstrndx >= shnum || shentsize < (is_64 ? 64u : 40u) || shoff > elf.size()
+      || shnum * shentsize > elf.size() - shoff) {
+    return error("{}: not a kernel module (damaged ELF section headers: {} at {}, names in {})", ko.string(), shnum,
+                 shoff, shstrndx);
+  }
+  return {};
+}
+
+} // namespace
+
 Expected<ModuleInfo> read_module_info(const std::filesystem::path& ko)
 {
+  if (auto checked = check_section_headers(ko); !checked) {
+    return std::unexpected(checked.error());
+  }
   // No modprobe configuration: we only read the file's own .modinfo.
   const char* no_config[] = {"/dev/null", nullptr};
   std::unique_ptr<kmod_ctx, decltype(&kmod_unref)> context(kmod_new("/nonexistent", no_config), &kmod_unref);

@@ -50,6 +50,20 @@ struct PassPlan
   bool state_changed = false; // planning itself changed the state (modules adopted from DKMS)
 };
 
+// Who runs strangers' code (dkms.conf, PRE_BUILD, MAKE, POST_BUILD), from the config.
+struct Confinement
+{
+  // None when kmodsync is not root: it has nothing to drop.
+  std::optional<Sandbox> sandbox;
+  std::set<std::string> as_root; // build_as_root: PACKAGE_NAMEs, or "*"
+  std::string as_root_origin;
+
+  bool all_as_root() const { return as_root.contains("*"); }
+  // The sandbox for building `module` in `build_dir`, or none when it is built as root.
+  std::optional<Sandbox> for_build(const std::string& module, const std::filesystem::path& build_dir) const;
+  std::optional<Sandbox> for_evaluation() const;
+};
+
 // How this pass finishes modules: the config, and the signing key the settings point at.
 struct InstallSetup
 {
@@ -59,6 +73,7 @@ struct InstallSetup
   bool initramfs = true;
   std::uint64_t cache_size = 2ull << 30;
   RemoteCacheSettings remote;
+  Confinement confinement;
 };
 
 // Loads kmodsync.conf / framework.conf and the signing key: the configured one, else
@@ -86,6 +101,6 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
 // final report here.
 // `kernels` are every kernel of the root; `memo` spares recomputing what did not change.
 Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install,
-                             std::vector<Kernel> kernels, Memo& memo);
+                             std::vector<Kernel> kernels, Memo& memo, const Confinement& confinement);
 
 } // namespace kmodsync::detail

@@ -145,17 +145,19 @@ Expected<DkmsConfValues> evaluate_memoized(const fs::path& conf, const DkmsConfC
 }
 
 void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cell, const std::string& source_hash,
-              Memo& memo)
+              Memo& memo, const std::optional<Sandbox>& sandbox)
 {
   auto [module, version] = guess_name_version(cell.source->dir_name);
   cell.module = module;
   cell.version = version;
   auto context = make_context(options, paths, *cell.kernel, module, version);
+  context.sandbox = sandbox;
   auto values = evaluate_memoized(cell.source->conf(), context, *cell.kernel, source_hash, memo);
   // $module and the default build directory follow PACKAGE_NAME/VERSION, as after `dkms add`.
   if (values && (values->get("PACKAGE_NAME") != module || values->get("PACKAGE_VERSION") != version)
       && !values->get("PACKAGE_NAME").empty() && !values->get("PACKAGE_VERSION").empty()) {
     context = make_context(options, paths, *cell.kernel, values->get("PACKAGE_NAME"), values->get("PACKAGE_VERSION"));
+    context.sandbox = sandbox;
     values = evaluate_memoized(cell.source->conf(), context, *cell.kernel, source_hash, memo);
   }
   if (!values) {
@@ -243,7 +245,7 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
 }
 
 Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install,
-                             std::vector<Kernel> all_kernels, Memo& memo)
+                             std::vector<Kernel> all_kernels, Memo& memo, const Confinement& confinement)
 {
   const StatePaths paths(options.root);
   PassPlan plan;
@@ -291,7 +293,7 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
   auto evaluate_some = [&] {
     for (std::size_t i = next++; i < candidates.size(); i = next++) {
       const auto& hash = source_hashes.at(candidates[i].source);
-      evaluate(options, paths, candidates[i], hash ? *hash : std::string(), memo);
+      evaluate(options, paths, candidates[i], hash ? *hash : std::string(), memo, confinement.for_evaluation());
     }
   };
   {

@@ -7,6 +7,9 @@
 
 #include <unistd.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace kmodsync::detail {
@@ -53,7 +56,61 @@ void remove_temp_files_under(const fs::path& dir)
   }
 }
 
+// The build user: the configured one, else _kmodsync (a packaged system user), else nobody.
+Expected<Confinement> confinement_from(const Config& config)
+{
+  Confinement confinement;
+  confinement.as_root = {config.build_as_root.begin(), config.build_as_root.end()};
+  confinement.as_root_origin = config.build_as_root_origin;
+  if (geteuid() != 0) {
+    return confinement;
+  }
+  const std::vector<std::string> candidates =
+    config.build_user.empty() ? std::vector<std::string>{"_kmodsync", "nobody"} : std::vector<std::string>{config.build_user};
+  for (const auto& name : candidates) {
+    struct passwd entry{};
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
+      if (found->pw_uid == 0) {
+        return error("build_user {} is root: builds must run as an unprivileged user (build_as_root = * to opt out)", name);
+      }
+      Sandbox sandbox;
+      sandbox.uid = found->pw_uid;
+      sandbox.gid = found->pw_gid;
+      sandbox.writable = {config.build_writable.begin(), config.build_writable.end()};
+      confinement.sandbox = std::move(sandbox);
+      return confinement;
+    }
+  }
+  if (!config.build_user.empty()) {
+    return error("build_user {} does not exist", config.build_user);
+  }
+  Sandbox sandbox; // nobody's customary ids, though the name is missing
+  sandbox.writable = {config.build_writable.begin(), config.build_writable.end()};
+  confinement.sandbox = std::move(sandbox);
+  return confinement;
+}
+
 } // namespace
+
+std::optional<Sandbox> Confinement::for_build(const std::string& module, const fs::path& build_dir) const
+{
+  if (!sandbox || all_as_root() || as_root.contains(module)) {
+    return std::nullopt;
+  }
+  Sandbox confined = *sandbox;
+  confined.writable.push_back(build_dir);
+  return confined;
+}
+
+std::optional<Sandbox> Confinement::for_evaluation() const
+{
+  if (!sandbox || all_as_root()) {
+    return std::nullopt;
+  }
+  return sandbox;
+}
 
 Expected<void> setup_install(const PassOptions& options, const std::vector<Kernel>& kernels, InstallSetup& setup,
                              Reporter& reporter)
@@ -64,6 +121,11 @@ Expected<void> setup_install(const PassOptions& options, const std::vector<Kerne
   }
   setup.jobs = config->jobs;
   setup.cache_size = config->cache_size;
+  if (auto confined = confinement_from(*config); !confined) {
+    return std::unexpected(confined.error());
+  } else {
+    setup.confinement = std::move(*confined);
+  }
   setup.remote = {config->remote_cache, config->remote_cache_read_only, config->remote_cache_layout,
                   config->remote_cache_timeout};
   setup.initramfs = config->initramfs != "never";

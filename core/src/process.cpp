@@ -3,6 +3,8 @@
 
 #include "kmodsync/log.hpp"
 
+#include "sandbox_spawn.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -246,11 +248,41 @@ Expected<Completion> run(const Command& command)
 
   pid_t pid = 0;
   int spawned = 0;
-  {
+  // The program on the command's own PATH (posix_spawnp would search kmodsync's).
+  const auto program = find_executable(command.argv[0], command.env);
+  if (command.sandbox && geteuid() == 0) {
+    if (!program) {
+      return error("cannot run {}: not found on PATH", command.argv[0]);
+    }
+    detail::ChildFds fds;
+    const auto stage = [&](int fd) {
+      const int copy = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, Command::k_first_passed_fd + 64);
+      if (copy >= 0) {
+        staged.push_back(copy);
+      }
+      return copy;
+    };
+    fds.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    fds.passed = std::vector<int>(staged.begin(), staged.end());
+    fds.out_fd = stage(out_fd);
+    fds.side_fd = command.side_channel ? stage(side.write) : -1;
+    if (fds.stdin_fd >= 0) {
+      staged.push_back(fds.stdin_fd);
+    }
+    if (fds.stdin_fd < 0 || fds.out_fd < 0 || (command.side_channel && fds.side_fd < 0)) {
+      return error("cannot set up the descriptors of {}: {}", command.argv[0], std::strerror(errno));
+    }
+    // Returns once the child has exec'd, so no descriptor outlives the lock.
+    const std::shared_lock lock(spawn_mutex());
+    auto started = detail::spawn_sandboxed(program->c_str(), argv.data(), envp.data(), command.cwd.c_str(), fds,
+                                           *command.sandbox);
+    if (!started) {
+      return std::unexpected(started.error());
+    }
+    pid = *started;
+  } else {
     // posix_spawn returns once the child has exec'd, so no descriptor outlives the lock.
     const std::shared_lock lock(spawn_mutex());
-    // The program on the command's own PATH (posix_spawnp would search kmodsync's).
-    const auto program = find_executable(command.argv[0], command.env);
     spawned = program ? posix_spawn(&pid, program->c_str(), actions, &setup.attributes, argv.data(), envp.data())
                       : posix_spawnp(&pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
   }

@@ -19,7 +19,9 @@ std::optional<std::string_view> component_after(std::string_view path, std::stri
   path.remove_prefix(prefix.size());
   const auto slash = path.find('/');
   const std::string_view component = path.substr(0, slash);
-  if (component.empty() || component == "." || component == "..") {
+  // A NUL cannot be in a file name; kept, it would truncate the path the name is looked up
+  // as (forget_absent_kernels would find ROOT/usr/lib/modules itself) and the argv of the pass.
+  if (component.empty() || component == "." || component == ".." || component.find('\0') != std::string_view::npos) {
     return std::nullopt;
   }
   return component;

@@ -47,6 +47,7 @@ else
 fi
 
 T=$(readlink -f "$(mktemp -d "/tmp/kmodsync-dkms-$SUITE.XXXXXX")")
+chmod 755 "$T" # builds run as an unprivileged user, who must reach the roots inside
 
 pass() { PASSED=$((PASSED + 1)); echo "  ok    $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "  FAIL  $*"; }

@@ -8,6 +8,8 @@ SUITE=$(basename "$0" .sh)
 PASSED=0
 FAILED=0
 WORK=$(mktemp -d "/tmp/kmodsync-$SUITE.XXXXXX")
+# Searchable: builds run as an unprivileged user, who must reach the roots inside.
+chmod 755 "$WORK"
 CORPUS_DIR=${KMODSYNC_CORPUS_DIR:-/tmp/kmodsync-corpus}
 
 finish() {

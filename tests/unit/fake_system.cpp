@@ -38,6 +38,10 @@ FakeSystem::FakeSystem() : m_root(m_base / "root"), m_traces(m_base / "traces")
   fs::create_directories(m_root / "usr/src");
   fs::create_directories(m_traces);
   fs::create_directory_symlink("usr/lib", m_root / "lib");
+  // Fake builds and dkms.conf files leave traces outside their build directory: the one
+  // place besides it the (unprivileged, confined) build user may write.
+  fs::permissions(m_traces, fs::perms::all);
+  write_text(m_root / "etc/kmodsync/kmodsync.conf", "build_writable = " + m_traces.string() + "\n");
 }
 
 void FakeSystem::add_kernel(const std::string& release, const std::string& config)

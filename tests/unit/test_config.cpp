@@ -181,6 +181,7 @@ TEST_CASE("bad values are errors naming the file, line and value")
          Case{"jobs = 99999999999", "/etc/kmodsync/kmodsync.conf:2: jobs must be a number, not \"99999999999\""},
          Case{"cache_size = 2T", "/etc/kmodsync/kmodsync.conf:2: cache_size must be a size like 500M or 2G, not \"2T\""},
          Case{"cache_size = big", "/etc/kmodsync/kmodsync.conf:2: cache_size must be a size like 500M or 2G, not \"big\""},
+         Case{"build_writable = /ok relative/dir", "/etc/kmodsync/kmodsync.conf:2: build_writable takes absolute directories, not \"relative/dir\""},
          Case{"remote_cache = ftp://x/", "/etc/kmodsync/kmodsync.conf:2: remote_cache must be an http:// or https:// URL, not \"ftp://x/\""},
          Case{"remote_cache_read_only = maybe", "/etc/kmodsync/kmodsync.conf:2: remote_cache_read_only must be yes or no, not \"maybe\""},
          Case{"remote_cache_layout = bazel", "/etc/kmodsync/kmodsync.conf:2: remote_cache_layout must be flat or subdirs, not \"bazel\""},
@@ -203,6 +204,21 @@ TEST_CASE("cache_size takes bytes, K, M or G, and defaults to 2 GiB")
     write_text(dir / k_own, "cache_size = " + text + "\n");
     CHECK(load_ok(dir).cache_size == bytes);
   }
+}
+
+TEST_CASE("build confinement: a build user, modules built as root, extra writable directories")
+{
+  const TempDir dir;
+  const Config defaults = load_ok(dir);
+  CHECK(defaults.build_user.empty());
+  CHECK(defaults.build_as_root.empty());
+  CHECK(defaults.build_writable.empty());
+  write_text(dir / k_own, "build_user = builder\nbuild_as_root = nvidia zfs\nbuild_writable = /var/cache/ccache /srv/x\n");
+  const Config config = load_ok(dir);
+  CHECK(config.build_user == "builder");
+  CHECK(config.build_as_root == std::vector<std::string>{"nvidia", "zfs"});
+  CHECK(config.build_as_root_origin == "/etc/kmodsync/kmodsync.conf:2");
+  CHECK(config.build_writable == std::vector<std::string>{"/var/cache/ccache", "/srv/x"});
 }
 
 TEST_CASE("the remote cache: a URL, read-only or not, a layout and a timeout")

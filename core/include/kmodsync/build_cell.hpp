@@ -5,9 +5,11 @@
 #include "kmodsync/jobserver.hpp"
 #include "kmodsync/kernel.hpp"
 #include "kmodsync/module_source.hpp"
+#include "kmodsync/process.hpp"
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ struct BuildRequest
   std::filesystem::path log_file;
   const Jobserver* jobserver = nullptr;
   std::chrono::milliseconds timeout{0};
+  // PRE_BUILD, MAKE and POST_BUILD run confined, as its user, with the build directory
+  // (given to that user) writable; none: as kmodsync itself (build_as_root, or not root).
+  std::optional<Sandbox> sandbox;
 };
 
 struct BuildResult

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kmodsync {
 
@@ -30,6 +31,14 @@ struct Config
   bool remote_cache_read_only = false;       // fetch, never upload
   std::string remote_cache_layout = "flat";  // flat: URL/KEY; subdirs: URL/KE/Y... (as ccache's)
   unsigned remote_cache_timeout = 30;        // seconds per request
+  // Who runs strangers' code (dkms.conf, PRE_BUILD, MAKE, POST_BUILD): empty means
+  // `_kmodsync` when that user exists, else `nobody`.
+  std::string build_user;
+  // PACKAGE_NAMEs built as root, unconfined (`*`: all); reported whenever used.
+  std::vector<std::string> build_as_root;
+  std::string build_as_root_origin;
+  // Directories builds may write besides their own (e.g. a ccache directory).
+  std::vector<std::string> build_writable;
 
   // An unknown key, a malformed line or a bad value is an error naming the file and line.
   static Expected<Config> load(const Root& root);

@@ -2,10 +2,12 @@
 #pragma once
 
 #include "kmodsync/expected.hpp"
+#include "kmodsync/process.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,8 @@ struct DkmsConfContext
   // after the dkms.conf, as DKMS does.
   std::string overrides_dir;
   std::chrono::milliseconds timeout{10000};
+  // Confines bash while it sources the file (it is a stranger's shell script).
+  std::optional<Sandbox> sandbox;
 };
 
 // Every variable the dkms.conf left set among those DKMS reads, as arrays (a scalar is

@@ -20,6 +20,8 @@ Expected<void> remove_tree(const fs::path& path);
 // their permission bits, and symlinks as symlinks (never followed, so a link to /etc stays a
 // link and its target is never read).
 Expected<void> copy_tree(const fs::path& from, const fs::path& to);
+// Gives a tree (links themselves, not their targets) to uid:gid.
+Expected<void> chown_tree(const fs::path& root, unsigned uid, unsigned gid);
 // fsyncs a directory so a rename inside it survives a crash.
 Expected<void> fsync_directory(const fs::path& path);
 

@@ -13,6 +13,17 @@
 
 namespace kmodsync {
 
+// What a program written by strangers (a module's Makefile, PRE_BUILD, its dkms.conf) may
+// do: run as an unprivileged user, in a mount namespace where everything is read-only but
+// `writable`, and in a network namespace of its own (no network) where the kernel allows one.
+struct Sandbox
+{
+  unsigned uid = 65534;
+  unsigned gid = 65534;
+  std::vector<std::filesystem::path> writable;
+  bool private_network = true;
+};
+
 // One external program to run. argv is executed directly (no shell); stdin is /dev/null;
 // the child gets a session of its own (process group, no controlling terminal) so a timeout
 // can kill everything it started and nothing can wait on a terminal.
@@ -38,6 +49,9 @@ struct Command
   std::chrono::milliseconds timeout{0};
   // Captured output beyond this is dropped (and Completion::truncated set).
   std::size_t capture_limit = 1 << 20;
+  // Confines the program (only when kmodsync runs as root: otherwise it already runs
+  // unprivileged). What could not be confined is said on its output (stderr).
+  std::optional<Sandbox> sandbox;
 };
 
 struct Completion
