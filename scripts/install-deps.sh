@@ -16,11 +16,14 @@ runtime_packages=(bash kmod binutils patch gcc-12)
 # debootstrap, rpm/dnf/createrepo-c, dpkg-dev, pacman/makepkg: the real package-manager
 # transactions of the trigger suites (test_dkms_packages, test_rpm_plugin, test_apt_hooks,
 # test_pacman_hooks); systemd's kernel-install for test_kernel_install; nginx (WebDAV PUT)
-# is the remote build cache of test_remote_cache.
+# is the remote build cache of test_remote_cache. clang-16 with its compiler-rt (libFuzzer,
+# ASan, UBSan) and llvm-16 (llvm-symbolizer) build and run the fuzz targets (scripts/fuzz.sh):
+# clang 14, bookworm's default, cannot compile libstdc++ 12's std::expected.
 test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64
                linux-image-6.12.107+deb12-amd64 qemu-system-x86 busybox-static xz-utils zstd
                openssl cpio libc6-dev debootstrap rpm dnf createrepo-c dpkg-dev
-               pacman-package-manager makepkg libarchive-tools fakeroot systemd nginx-light)
+               pacman-package-manager makepkg libarchive-tools fakeroot systemd nginx-light
+               clang-16 libclang-rt-16-dev llvm-16)
 bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")

@@ -222,7 +222,7 @@ Expected<CachedResult> BuildCache::store(const std::string& key, bool ok, const 
     fs::copy_file(log, staging / "build.log", fs::copy_options::overwrite_existing, ec);
   }
   const json document = {{"ok", ok}, {"reason", reason}, {"first_error", first_error}, {"modules", entries}};
-  if (auto written = write_file_atomically(staging / k_result, document.dump(1) + "\n"); !written) {
+  if (auto written = write_file_atomically(staging / k_result, document.dump(1, ' ', false, json::error_handler_t::replace) + "\n"); !written) {
     return std::unexpected(written.error());
   }
   return publish(staging, key);

@@ -73,16 +73,21 @@ Expected<Completion> run_step(StepContext& step, std::vector<std::string> argv)
 // PRE_BUILD / POST_BUILD as DKMS runs them: a path relative to the build directory, with
 // words after it as arguments; not executable means a warning and nothing else, and its
 // exit status does not decide the build.
-void run_build_script(StepContext& step, const char* kind, const std::string& script)
+Expected<void> run_build_script(StepContext& step, const char* kind, const std::string& script)
 {
   const auto words = util::split_words(script);
   if (words.empty()) {
-    return;
+    return {};
+  }
+  const fs::path relative = fs::path(words[0]).lexically_normal();
+  if (relative.is_absolute() || relative.begin() == relative.end() || *relative.begin() == "..") {
+    return error("the {} script \"{}\" is outside the build directory (it must be a path inside the module source)",
+                 kind, words[0]);
   }
   const fs::path program = step.request.build_dir / words[0];
   if (access(program.c_str(), X_OK) != 0) {
     step.log.line(fmt::format("# kmodsync: warning: the {} script {} is not executable", kind, program.string()));
-    return;
+    return {};
   }
   std::vector<std::string> argv = {program.string()};
   argv.insert(argv.end(), words.begin() + 1, words.end());
@@ -93,6 +98,35 @@ void run_build_script(StepContext& step, const char* kind, const std::string& sc
     step.log.line(fmt::format("# kmodsync: warning: the {} script failed ({})", kind,
                               completion->describe(step.request.timeout)));
   }
+  return {};
+}
+
+// What a source tree may hold: directories, regular files, and symlinks that stay inside
+// it. A link to /etc or a fifo is no part of a module's source, and copying either is a
+// way out (or a hang).
+Expected<void> check_source_tree(const fs::path& dir)
+{
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const fs::path& path = it->path();
+    const auto status = fs::symlink_status(path, ec);
+    const std::string shown = path.lexically_relative(dir).string();
+    if (fs::is_symlink(status)) {
+      const fs::path target = fs::read_symlink(path, ec);
+      const fs::path resolved = (path.parent_path() / target).lexically_normal().lexically_relative(dir);
+      if (target.is_absolute() || resolved.empty() || *resolved.begin() == "..") {
+        return error("{}: {} is a symlink to {}, outside the module source", dir.string(), shown, target.string());
+      }
+    } else if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
+      return error("{}: {} is not a regular file or directory (a fifo, socket or device): not module source",
+                   dir.string(), shown);
+    }
+  }
+  if (ec) {
+    return error("cannot list {}: {}", dir.string(), ec.message());
+  }
+  return {};
 }
 
 // DKMS turns a leading `make` into `make -jN KERNELRELEASE=KV`; our -j travels in MAKEFLAGS
@@ -124,6 +158,12 @@ std::string first_compiler_error(std::string_view log)
   for (const auto& line : lines) {
     if (line.find(": error:") != std::string::npos || line.find(": fatal error:") != std::string::npos) {
       return std::string(util::trim(line));
+    }
+  }
+  // Confined builds: a write outside the build directory is the cause, make's *** the effect.
+  for (const auto& line : lines) {
+    if (line.find("Read-only file system") != std::string::npos && !line.starts_with("# kmodsync")) {
+      return "wrote outside its build directory: " + std::string(util::trim(line));
     }
   }
   for (const auto& line : lines) {
@@ -161,6 +201,9 @@ BuildResult build_cell(const BuildRequest& request)
   }
   if (auto made = util::ensure_directory(request.build_dir.parent_path()); !made) {
     return failed(log, request.log_file, made.error());
+  }
+  if (auto checked = check_source_tree(request.source->dir); !checked) {
+    return failed(log, request.log_file, checked.error());
   }
   if (auto copied = util::copy_tree(request.source->dir, request.build_dir); !copied) {
     return failed(log, request.log_file, copied.error());
@@ -208,7 +251,9 @@ BuildResult build_cell(const BuildRequest& request)
     }
   }
 
-  run_build_script(step, "PRE_BUILD", spec.pre_build);
+  if (auto ran = run_build_script(step, "PRE_BUILD", spec.pre_build); !ran) {
+    return failed(log, request.log_file, ran.error());
+  }
 
   const std::string make = make_command_for_kernel(spec.make_command, kernel.release);
   auto completion = run_step(step, {"bash", "--norc", "--noprofile", "-c", make});
@@ -220,7 +265,9 @@ BuildResult build_cell(const BuildRequest& request)
                   fmt::format("make failed ({})", completion->describe(request.timeout)));
   }
 
-  run_build_script(step, "POST_BUILD", spec.post_build);
+  if (auto ran = run_build_script(step, "POST_BUILD", spec.post_build); !ran) {
+    return failed(log, request.log_file, ran.error());
+  }
 
   BuildResult result;
   for (const auto& record : spec.modules) {

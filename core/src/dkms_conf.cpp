@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/dkms_conf.hpp"
 
+#include "kmodsync/file_util.hpp"
 #include "kmodsync/process.hpp"
 #include "kmodsync/string_util.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <cstring>
 
 
@@ -117,8 +120,18 @@ const std::vector<std::string>& dkms_conf_variable_names()
 Expected<DkmsConfValues> evaluate_dkms_conf(const std::filesystem::path& conf,
                                             const DkmsConfContext& context)
 {
-  if (access(conf.c_str(), R_OK) != 0) {
-    return error("{}: cannot read it: {}", conf.string(), std::strerror(errno));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(conf, ec)) {
+    return error("{}: not a regular file", conf.string());
+  }
+  auto text = util::read_file(conf);
+  if (!text) {
+    return error("{}: cannot read it: {}", conf.string(), text.error());
+  }
+  if (const auto at = text->find("\r\n"); at != std::string::npos) {
+    const auto line = 1 + std::count(text->begin(), text->begin() + static_cast<std::ptrdiff_t>(at), '\n');
+    return error("{}:{}: DOS line endings (CR LF): every value would end in a carriage return; convert the file "
+                 "(dos2unix)", conf.string(), line);
   }
   std::string names;
   for (const auto& name : dkms_conf_variable_names()) {

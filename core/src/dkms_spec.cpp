@@ -21,6 +21,16 @@ bool has_parent_reference(const std::string& path)
          || path.find("/../") != std::string::npos;
 }
 
+// Names become directory and file names and go into reports: text, without spaces or
+// control characters.
+bool plain_text(const std::string& value)
+{
+  return util::is_valid_utf8(value) && std::none_of(value.begin(), value.end(), [](char c) {
+           const auto byte = static_cast<unsigned char>(c);
+           return byte <= 0x20 || byte == 0x7f;
+         });
+}
+
 bool is_yes(const std::string& value)
 {
   return !value.empty() && (value[0] == 'y' || value[0] == 'Y');
@@ -48,6 +58,15 @@ Expected<ModuleSpec> make_module_spec(const DkmsConfValues& values,
                                       const DkmsConfContext& context,
                                       const std::map<std::string, std::string>& kernel_config)
 {
+  // bash arrays may be sparse, and records run up to the highest index (as in DKMS): a
+  // stray BUILT_MODULE_NAME[999999999] would be a billion records.
+  constexpr unsigned long k_max_elements = 1024;
+  for (const auto& [name, elements] : values.variables) {
+    if (!elements.empty() && elements.rbegin()->first >= k_max_elements) {
+      return error("{}: '{}[{}]': arrays have at most {} elements", conf.string(), name, elements.rbegin()->first,
+                   k_max_elements);
+    }
+  }
   std::vector<std::string> problems;
   ModuleSpec spec;
   spec.values = values;
@@ -55,12 +74,13 @@ Expected<ModuleSpec> make_module_spec(const DkmsConfValues& values,
   spec.version = values.get("PACKAGE_VERSION");
   if (spec.name.empty()) {
     problems.emplace_back("No 'PACKAGE_NAME' directive specified");
-  } else if (spec.name.find('/') != std::string::npos || has_parent_reference(spec.name)) {
+  } else if (spec.name.find('/') != std::string::npos || has_parent_reference(spec.name) || !plain_text(spec.name)) {
     problems.push_back(fmt::format("'PACKAGE_NAME' '{}' is not a plain name", spec.name));
   }
   if (spec.version.empty()) {
     problems.emplace_back("No 'PACKAGE_VERSION' directive specified");
-  } else if (spec.version.find('/') != std::string::npos || has_parent_reference(spec.version)) {
+  } else if (spec.version.find('/') != std::string::npos || has_parent_reference(spec.version)
+             || !plain_text(spec.version)) {
     problems.push_back(fmt::format("'PACKAGE_VERSION' '{}' is not a plain version", spec.version));
   }
 

@@ -111,9 +111,14 @@ private:
       std::string failed_dependency;
       for (const std::size_t dependency : cell.depends_on) {
         const PassCell& other = m_plan.cells[dependency];
-        if (!m_done.contains(dependency)) {
+        const bool coming = std::find(m_pending.begin(), m_pending.end(), dependency) != m_pending.end()
+                            || m_running.contains(dependency);
+        if (!m_done.contains(dependency) && coming) {
           ready = false;
-        } else if (other.report.status != CellStatus::installed && other.report.status != CellStatus::built) {
+        } else if (!m_done.contains(dependency)
+                   || (other.report.status != CellStatus::installed && other.report.status != CellStatus::built)) {
+          // Never built in this pass (the planner settles that; this is the backstop
+          // against waiting for ever) or failed.
           failed_dependency = other.module;
         }
       }
@@ -158,11 +163,13 @@ private:
           }
           m_changed.wait(lock);
         }
+        m_running.insert(index);
         m_reporter.cell_started(m_plan.cells[index].report);
       }
       build_and_install(m_plan.cells[index]);
       {
         const std::lock_guard lock(m_mutex);
+        m_running.erase(index);
         m_done.insert(index);
         m_reporter.cell_finished(m_plan.cells[index].report);
       }
@@ -230,7 +237,11 @@ private:
       result = build_cell(request);
       // Kept stripped, as DKMS keeps its built modules: smaller, and what gets installed.
       for (std::size_t i = 0; result.ok && i < result.modules.size() && i < cell.spec->modules.size(); ++i) {
-        if (cell.spec->modules[i].strip) {
+        // What the build left must be a module before anything (strip) works on it.
+        if (auto info = read_module_info(result.modules[i]); !info) {
+          result.ok = false;
+          result.failure = info.error();
+        } else if (cell.spec->modules[i].strip) {
           if (auto stripped = strip_module(result.modules[i]); !stripped) {
             result.ok = false;
             result.failure = stripped.error();
@@ -589,6 +600,7 @@ private:
   std::condition_variable m_changed;
   std::vector<std::size_t> m_pending;
   std::set<std::size_t> m_done;
+  std::set<std::size_t> m_running;
   std::vector<std::string> m_errors;
 };
 

@@ -62,14 +62,29 @@ Expected<void> remove_tree(const fs::path& path)
 
 Expected<void> chown_tree(const fs::path& root, unsigned uid, unsigned gid)
 {
+  // Its owner may read and write all of it (root could read a mode 000 file; its new
+  // owner must too).
+  const auto give = [&](const fs::path& path) -> Expected<void> {
+    struct stat info{};
+    if (lstat(path.c_str(), &info) != 0 || lchown(path.c_str(), uid, gid) != 0) {
+      return error("cannot give {} to uid {}: {}", path.string(), uid, std::strerror(errno));
+    }
+    if (!S_ISLNK(info.st_mode)) {
+      const mode_t wanted = (info.st_mode & 07777) | S_IRUSR | S_IWUSR | (S_ISDIR(info.st_mode) ? S_IXUSR : 0);
+      if (wanted != (info.st_mode & 07777) && chmod(path.c_str(), wanted) != 0) {
+        return error("cannot open {} to its owner: {}", path.string(), std::strerror(errno));
+      }
+    }
+    return {};
+  };
   std::error_code ec;
-  if (lchown(root.c_str(), uid, gid) != 0) {
-    return error("cannot give {} to uid {}: {}", root.string(), uid, std::strerror(errno));
+  if (auto given = give(root); !given) {
+    return given;
   }
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
-    if (lchown(it->path().c_str(), uid, gid) != 0) {
-      return error("cannot give {} to uid {}: {}", it->path().string(), uid, std::strerror(errno));
+    if (auto given = give(it->path()); !given) {
+      return given;
     }
   }
   if (ec) {

@@ -5,6 +5,7 @@
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/log.hpp"
+#include "kmodsync/string_util.hpp"
 
 #include <sys/stat.h>
 
@@ -29,6 +30,13 @@ std::int64_t now_seconds()
 std::int64_t nanoseconds(const timespec& time)
 {
   return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
+}
+
+// When an entry was last used; 0 (long unused) when that is not an integer.
+std::int64_t used_time(const json& entry)
+{
+  const auto used = entry.find("used");
+  return used != entry.end() && used->is_number_integer() ? used->get<std::int64_t>() : 0;
 }
 
 } // namespace
@@ -58,7 +66,7 @@ std::optional<json> Memo::get(const std::string& key)
   }
   // Touched at most daily, so that a warm pass does not rewrite the memo just for this.
   const std::int64_t now = now_seconds();
-  if ((*it).value("used", std::int64_t{0}) < now - 24 * 3600) {
+  if (used_time(*it) < now - 24 * 3600) {
     (*it)["used"] = now;
     m_changed = true;
   }
@@ -67,6 +75,13 @@ std::optional<json> Memo::get(const std::string& key)
 
 void Memo::put(const std::string& key, json value)
 {
+  // What could not be written back byte for byte is not remembered (it would come back
+  // different): paths and values that are not UTF-8.
+  if (!util::is_valid_utf8(key)
+      || value.dump(-1, ' ', false, json::error_handler_t::ignore)
+           != value.dump(-1, ' ', false, json::error_handler_t::replace)) {
+    return;
+  }
   const std::lock_guard lock(m_mutex);
   m_entries[key] = {{"v", std::move(value)}, {"used", now_seconds()}};
   m_changed = true;
@@ -80,7 +95,7 @@ Expected<void> Memo::save()
   }
   const std::int64_t oldest = now_seconds() - k_unused_seconds;
   for (auto it = m_entries.begin(); it != m_entries.end();) {
-    if (!it->is_object() || it->value("used", std::int64_t{0}) < oldest) {
+    if (!it->is_object() || used_time(*it) < oldest) {
       it = m_entries.erase(it);
     } else {
       ++it;
@@ -89,7 +104,8 @@ Expected<void> Memo::save()
   if (auto made = util::ensure_directory(m_file.parent_path()); !made) {
     return made;
   }
-  if (auto written = write_file_atomically(m_file, m_entries.dump()); !written) {
+  if (auto written = write_file_atomically(m_file, m_entries.dump(-1, ' ', false, json::error_handler_t::replace));
+      !written) {
     return written;
   }
   m_changed = false;
@@ -101,7 +117,8 @@ Expected<std::string> memoized_file_hash(Memo& memo, const fs::path& path, const
   const json identity = {static_cast<std::int64_t>(info.st_size), nanoseconds(info.st_mtim),
                          nanoseconds(info.st_ctim), static_cast<std::uint64_t>(info.st_ino)};
   const std::string key = "file:" + path.string();
-  if (auto known = memo.get(key); known && known->is_array() && known->size() == 2 && (*known)[0] == identity) {
+  if (auto known = memo.get(key); known && known->is_array() && known->size() == 2 && (*known)[0] == identity
+                                          && (*known)[1].is_string()) {
     return (*known)[1].get<std::string>();
   }
   auto hash = sha256_file(path);

@@ -50,7 +50,7 @@ Expected<void> check_section_headers(const std::filesystem::path& ko)
 {
   auto data = util::read_file(ko);
   if (!data) {
-    return std::unexpected(data.error());
+    return {}; // libkmod says why, naming the file
   }
   std::string_view elf = *data;
   // libkmod recognises compression by its magic bytes, whatever the suffix.
@@ -108,7 +108,7 @@ Expected<ModuleInfo> read_module_info(const std::filesystem::path& ko)
   std::unique_ptr<kmod_module, decltype(&kmod_module_unref)> module(raw_module, &kmod_module_unref);
   kmod_list* list = nullptr;
   if (const int rc = kmod_module_get_info(module.get(), &list); rc < 0) {
-    return error("{}: cannot read .modinfo ({})", ko.string(), std::strerror(-rc));
+    return error("{}: not a kernel module (cannot read its .modinfo: {})", ko.string(), std::strerror(-rc));
   }
   ModuleInfo info;
   for (kmod_list* item = list; item != nullptr; item = kmod_list_next(list, item)) {

@@ -23,7 +23,9 @@ std::vector<ModuleSource> discover_module_sources(const Root& root,
   std::set<fs::path> seen;
   auto add = [&](const fs::path& dir) {
     std::error_code ec;
-    if (!fs::is_regular_file(dir / "dkms.conf", ec)) {
+    // Anything named dkms.conf is a source: one that is not a file fails with a message
+    // rather than going unnoticed.
+    if (!fs::exists(fs::symlink_status(dir / "dkms.conf", ec))) {
       return;
     }
     const fs::path canonical = fs::weakly_canonical(dir, ec);

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <ctime>
 #include <map>
 #include <set>
@@ -244,6 +245,103 @@ std::pair<std::string, std::string> guess_name_version(const std::string& dir_na
   return {dir_name, ""};
 }
 
+namespace {
+
+// A cell in a BUILD_DEPENDS cycle (itself included) can never start: it fails, naming the
+// cycle. Then, until nothing changes, a cell waiting for one that will not be built is
+// skipped, so the build queue only ever waits for cells it will build.
+void settle_dependency_cycles(std::vector<PassCell>& cells)
+{
+  enum class Mark { none, active, done };
+  std::vector<Mark> marks(cells.size(), Mark::none);
+  std::vector<std::size_t> path;
+  std::function<void(std::size_t)> visit = [&](std::size_t index) {
+    marks[index] = Mark::active;
+    path.push_back(index);
+    for (const std::size_t next : cells[index].depends_on) {
+      if (marks[next] == Mark::active) {
+        const auto start = std::find(path.begin(), path.end(), next);
+        std::vector<std::string> names;
+        for (auto it = start; it != path.end(); ++it) {
+          names.push_back(cells[*it].module);
+        }
+        names.push_back(cells[next].module);
+        for (auto it = start; it != path.end(); ++it) {
+          PassCell& member = cells[*it];
+          member.needs_build = false;
+          member.report.status = CellStatus::failed;
+          member.report.cause = CellCause::bad_conf;
+          member.report.reason = fmt::format("BUILD_DEPENDS forms a cycle for {}: {} ({})", member.kernel->release,
+                                             fmt::join(names, " -> "), member.source->conf().string());
+        }
+      } else if (marks[next] == Mark::none) {
+        visit(next);
+      }
+    }
+    path.pop_back();
+    marks[index] = Mark::done;
+  };
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (cells[i].needs_build && marks[i] == Mark::none) {
+      visit(i);
+    }
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto& cell : cells) {
+      if (!cell.needs_build) {
+        continue;
+      }
+      for (const std::size_t dependency : cell.depends_on) {
+        if (!cells[dependency].needs_build) {
+          cell.needs_build = false;
+          cell.report.status = CellStatus::skipped;
+          cell.report.cause = CellCause::depends_unmet;
+          cell.report.reason = fmt::format("BUILD_DEPENDS not met: {} will not be built for {}",
+                                           cells[dependency].module, cell.kernel->release);
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  for (auto& cell : cells) {
+    if (!cell.needs_build) {
+      cell.depends_on.clear();
+    }
+  }
+}
+
+// Two sources that install the same module file for one kernel would overwrite each other
+// pass after pass: the first (in source order) keeps it, the others fail, naming it.
+void refuse_shared_destinations(PassPlan& plan)
+{
+  std::map<std::pair<const Kernel*, std::string>, const PassCell*> owners;
+  for (auto& cell : plan.cells) {
+    if (!cell.spec || !(cell.needs_build || cell.report.status == CellStatus::up_to_date)) {
+      continue;
+    }
+    for (const auto& destination : module_destinations(plan.install, *cell.spec, *cell.kernel)) {
+      const auto [it, first] = owners.try_emplace({cell.kernel, destination.string()}, &cell);
+      const PassCell& owner = *it->second;
+      // Versions of one module are settled by supersession (or asked for explicitly).
+      if (first || owner.module == cell.module) {
+        continue;
+      }
+      cell.needs_build = false;
+      cell.report.status = CellStatus::failed;
+      cell.report.cause = CellCause::bad_conf;
+      cell.report.reason =
+        fmt::format("{}.ko for {} is also built by {}/{} ({}): one module file cannot come from two sources",
+                    destination.filename().string(), cell.kernel->release, owner.module, owner.version,
+                    "/usr/src/" + owner.source->dir_name);
+      break;
+    }
+  }
+}
+
+} // namespace
+
 Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install,
                              std::vector<Kernel> all_kernels, Memo& memo, const Confinement& confinement)
 {
@@ -421,7 +519,10 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
       continue;
     }
     if (record && record->input_key == cell.input_key && !options.rebuild) {
-      if (record->outcome == Outcome::failed && !options.retry) {
+      // A failure to install (a full disk, a read-only /usr) is the system's, not the
+      // build's: with the build in the cache, the next pass installs it again.
+      const bool build_succeeded = BuildCache(options.root, 0).peek(cell.build_key).value_or(false);
+      if (record->outcome == Outcome::failed && !options.retry && !build_succeeded) {
         report.status = CellStatus::failed;
         report.cause = record->reason.starts_with("make") || !record->first_error.empty() ? CellCause::build_failed
                                                                                            : CellCause::install_failed;
@@ -485,6 +586,8 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
                                        fmt::join(missing, ", "), cell.kernel->release);
     }
   }
+  refuse_shared_destinations(plan);
+  settle_dependency_cycles(plan.cells);
   LOG("planned {} cells over {} kernels and {} module sources", plan.cells.size(), plan.kernels.size(),
       plan.sources.size());
   return plan;

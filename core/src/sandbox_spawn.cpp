@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,6 +128,27 @@ Expected<pid_t> spawn_sandboxed(const char* program, char* const* argv, char* co
       say("no network namespace (", strerror(errno), "): the program keeps the network");
     }
     confine_filesystem(writable);
+    // A PID namespace of its own, whose first process is the program: when it ends, the
+    // kernel ends everything it left behind, even what escaped its process group (setsid).
+    if (unshare(CLONE_NEWPID) == 0) {
+      const pid_t program_pid = fork();
+      if (program_pid < 0) {
+        fail_child(report[1], "fork");
+      }
+      if (program_pid > 0) {
+        close(report[1]);
+        int status = 0;
+        while (waitpid(program_pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (WIFSIGNALED(status)) {
+          ::signal(WTERMSIG(status), SIG_DFL);
+          kill(getpid(), WTERMSIG(status));
+        }
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+      }
+    } else {
+      say("no PID namespace (", strerror(errno), "): processes the program leaves behind may outlive it");
+    }
     if (setgroups(0, nullptr) != 0) {
       fail_child(report[1], "setgroups");
     }

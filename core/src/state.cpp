@@ -17,6 +17,23 @@ namespace {
 
 constexpr int k_format = 1;
 
+// An integer field, `fallback` when absent. A number that is not an integer (1e300, 0.5)
+// is as corrupt as a string: converting it could be undefined behaviour.
+template <typename T> T integer(const json& object, const char* key, T fallback)
+{
+  if (!object.is_object()) {
+    throw json::type_error::create(306, fmt::format("cannot read \"{}\" from {}", key, object.type_name()), &object);
+  }
+  const auto it = object.find(key);
+  if (it == object.end()) {
+    return fallback;
+  }
+  if (!it->is_number_integer()) {
+    throw json::type_error::create(302, fmt::format("\"{}\" must be an integer", key), &*it);
+  }
+  return it->get<T>();
+}
+
 Outcome outcome_from(const std::string& text)
 {
   if (text == "installed") {
@@ -55,8 +72,8 @@ std::vector<InstalledFile> files_from(const json& array)
   for (const auto& file : array) {
     files.push_back({file.at("path").get<std::string>(),
                      file.at("sha256").get<std::string>(),
-                     file.value("size", std::int64_t{0}),
-                     file.value("mtime_ns", std::int64_t{0})});
+                     integer(file, "size", std::int64_t{0}),
+                     integer(file, "mtime_ns", std::int64_t{0})});
   }
   return files;
 }
@@ -103,7 +120,7 @@ CellRecord record_from(const json& object)
   record.reason = object.value("reason", "");
   record.first_error = object.value("first_error", "");
   record.log = object.value("log", "");
-  record.time = object.value("time", std::int64_t{0});
+  record.time = integer(object, "time", std::int64_t{0});
   record.files = files_from(object.value("files", json::array()));
   record.displaced = displaced_from(object.value("displaced", json::array()));
   record.built = files_from(object.value("built", json::array()));
@@ -166,8 +183,8 @@ Expected<State> State::load(const fs::path& file)
   }
   try {
     const json document = json::parse(*text);
-    if (document.value("format", 0) != k_format) {
-      return error("{}: unknown state format {}", file.string(), document.value("format", 0));
+    if (const int format = integer(document, "format", 0); format != k_format) {
+      return error("{}: unknown state format {}", file.string(), format);
     }
     State state;
     for (const auto& cell : document.value("cells", json::array())) {

@@ -91,7 +91,8 @@ Expected<void> save_pending(const fs::path& file, const std::vector<PackageChang
   if (auto made = util::ensure_directory(file.parent_path()); !made) {
     return made;
   }
-  return write_file_atomically(file, json{{"packages", array}}.dump(1) + "\n");
+  // Names and paths from apt and dpkg need not be UTF-8: replace, never throw.
+  return write_file_atomically(file, json{{"packages", array}}.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 Expected<std::vector<PackageChange>> load_pending(const fs::path& file)

@@ -7,6 +7,8 @@
 //            modules leave each kernel being removed (so pacman finds its directories
 //            empty) and each module source being removed leaves every kernel.
 // It always exits 0: nothing kmodsync does may make pacman fail.
+#include "pacman_targets.hpp"
+
 #include "kmodsync/process.hpp"
 #include "kmodsync/trigger.hpp"
 
@@ -43,19 +45,9 @@ void run_kmodsync(std::vector<std::string> arguments)
   }
 }
 
-TransactionChanges read_targets(PathChange change)
-{
-  TransactionChanges changes;
-  std::string path;
-  while (std::getline(std::cin, path)) {
-    note_path(changes, path, change);
-  }
-  return changes;
-}
-
 void install()
 {
-  TransactionChanges changes = read_targets(PathChange::added);
+  TransactionChanges changes = pacman::read_targets(std::cin, PathChange::added);
   const char* root = std::getenv("KMODSYNC_ROOT");
   forget_absent_kernels(changes, Root(root && *root ? root : "/"));
   if (auto arguments = sync_arguments(changes)) {
@@ -66,7 +58,7 @@ void install()
 
 void remove()
 {
-  const TransactionChanges changes = read_targets(PathChange::removed);
+  const TransactionChanges changes = pacman::read_targets(std::cin, PathChange::removed);
   for (const auto& kernel : changes.kernels_removed) {
     run_kmodsync({"kernel-remove", kernel});
   }

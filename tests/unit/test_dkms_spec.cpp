@@ -393,4 +393,14 @@ TEST_CASE("all problems are reported at once, after the conf path")
                "; Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', '/updates', or '/extra' in record #0");
 }
 
+TEST_CASE("an array index far beyond any real dkms.conf is refused, not iterated up to (fuzz_dkms_spec)")
+{
+  DkmsConfValues values = minimal();
+  values.variables["BUILT_MODULE_NAME"][999999999] = "x";
+  CHECK(contains(spec_error(values), "'BUILT_MODULE_NAME[999999999]': arrays have at most 1024 elements"));
+  values = minimal();
+  values.variables["BUILT_MODULE_NAME"][1023] = "x";
+  CHECK_FALSE(contains(spec_error(values), "at most"));
+}
+
 TEST_SUITE_END();

@@ -137,4 +137,18 @@ TEST_CASE("an ELF object without vermagic is for no kernel")
   CHECK(verified.error().starts_with(ko.string() + " was built for another kernel"));
 }
 
+TEST_CASE("an ELF file without section headers is an error, not libkmod's assertion (fuzz_module_info)")
+{
+  const TempDir dir;
+  std::string elf(64, '\0');
+  elf.replace(0, 7, "\x7f" "ELF\x02\x01\x01");
+  elf[0x10] = 1;    // ET_REL
+  elf[0x12] = 0x3e; // x86-64
+  elf[0x34] = 64;   // e_ehsize; e_shnum and e_shstrndx stay 0
+  write_text(dir / "broken.ko", elf);
+  auto info = read_module_info(dir / "broken.ko");
+  REQUIRE_FALSE(info.has_value());
+  CHECK(info.error().find("damaged ELF section headers") != std::string::npos);
+}
+
 TEST_SUITE_END();

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 using namespace kmodsync;
 using kmodsync::test::FakeSystem;
@@ -105,6 +106,58 @@ TEST_CASE("descriptors reach a sandboxed program at their numbers, and nothing e
   CAPTURE(seen.output);
   // 0-2, the passed 4, and 3: the descriptor ls opens to list the directory.
   CHECK(seen.output == "0 1 2 3 4 ");
+}
+
+TEST_CASE("what a sandboxed program leaves behind ends with it, even what left its session")
+{
+  if (geteuid() != 0) {
+    return;
+  }
+  const auto left = confined("setsid sleep 313.37 </dev/null >/dev/null 2>&1 & sleep 317.11 </dev/null >/dev/null 2>&1 & echo started", {});
+  CHECK(left.output == "started\n");
+  Command look;
+  look.argv = {"pgrep", "-f", "sleep 31[37]\\.[13][17]"};
+  look.env = clean_environment();
+  std::string found = "?";
+  for (int i = 0; i < 50; ++i) { // the kernel ends them asynchronously
+    found = run(look)->output;
+    if (found.empty()) {
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(found.empty());
+}
+
+TEST_CASE("BUILD_DEPENDS on itself or in a cycle fails those cells and the pass ends")
+{
+  FakeSystem system;
+  system.add_kernel("6.1.0-55-amd64");
+  system.add_module("selfish", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS[0]=selfish\n");
+  system.add_module("ping", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS[0]=pong\n");
+  system.add_module("pong", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS[0]=ping\n");
+  system.add_module("waiter", "1.0", "AUTOINSTALL=yes\nBUILD_DEPENDS[0]=ping\n");
+  system.add_module("hello", "1.0");
+  PassOptions options;
+  options.root = Root(system.root());
+  Reporter reporter;
+  auto report = run_pass(options, reporter);
+  REQUIRE(report.has_value());
+  const auto find = [&](const std::string& module) {
+    const auto it = std::find_if(report->cells.begin(), report->cells.end(),
+                                 [&](const CellReport& c) { return c.module == module; });
+    REQUIRE(it != report->cells.end());
+    return *it;
+  };
+  CHECK(find("selfish").status == CellStatus::failed);
+  CHECK(find("selfish").reason.find("BUILD_DEPENDS forms a cycle for 6.1.0-55-amd64: selfish -> selfish") == 0);
+  CHECK(find("ping").status == CellStatus::failed);
+  CHECK(find("ping").reason.find("ping -> pong -> ping") != std::string::npos);
+  CHECK(find("pong").status == CellStatus::failed);
+  CHECK(find("waiter").status == CellStatus::skipped);
+  CHECK(find("waiter").reason.find("BUILD_DEPENDS not met: ping") == 0);
+  CHECK(find("hello").status == CellStatus::installed);
+  CHECK(system.build_count("selfish") + system.build_count("ping") + system.build_count("pong") == 0);
 }
 
 TEST_CASE("a build runs confined: its Makefile cannot write outside its build directory")

@@ -271,3 +271,17 @@ TEST_CASE("to_string(Outcome)")
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("a number that is not an integer where one belongs is a corrupt state (fuzz_state)")
+{
+  const TempDir dir;
+  for (const char* text : {R"({"format":1e300})",
+                           R"({"format":1,"cells":[{"module":"a","version":"1","kernel":"k","time":1e300}]})",
+                           R"({"format":1,"cells":[{"module":"a","version":"1","kernel":"k","files":[{"path":"/x","sha256":"0","size":0.5}]}]})"}) {
+    INFO(text);
+    write_text(dir / "state.json", text);
+    auto state = State::load(dir / "state.json");
+    REQUIRE_FALSE(state.has_value());
+    CHECK(state.error().starts_with((dir / "state.json").string() + ": corrupt state file: "));
+  }
+}

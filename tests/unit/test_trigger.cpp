@@ -81,4 +81,13 @@ TEST_CASE("one pass: narrowed to added kernels or to touched modules, full when 
   removed.modules = {"vpoll"};
   CHECK(args(removed).empty());
 }
+
+TEST_CASE("a path component with a NUL names no kernel or module (fuzz_pacman_targets)")
+{
+  using namespace std::string_view_literals;
+  TransactionChanges changes;
+  CHECK_FALSE(note_path(changes, "usr/lib/modules/\0\0\0/vmlinuz"sv, PathChange::added));
+  CHECK_FALSE(note_path(changes, "usr/src/a\0b-1.0/dkms.conf"sv, PathChange::added));
+  CHECK(changes.empty());
+}
 }

@@ -5,6 +5,7 @@
 //   ./dkms_source_tree/...                    the module source, dkms.conf at its top
 //   ./dkms_binaries_only/{PACKAGE_NAME,PACKAGE_VERSION,dkms.conf}   (--binaries-only)
 #include "dkms_command.hpp"
+#include "dkms_extract.hpp"
 #include "dkms_state.hpp"
 
 #include "kmodsync/file_util.hpp"
@@ -78,55 +79,6 @@ std::string strip_index(const std::string& kept_name)
 {
   const auto dash = kept_name.find('-');
   return dash == std::string::npos ? kept_name : kept_name.substr(dash + 1);
-}
-
-// Extracts `archive_path` under `dir`, refusing absolute paths, `..` and links out.
-Expected<void> extract(const std::string& archive_path, const fs::path& dir)
-{
-  std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
-  archive_read_support_filter_all(reader.get());
-  archive_read_support_format_all(reader.get());
-  if (archive_read_open_filename(reader.get(), archive_path.c_str(), 64 * 1024) != ARCHIVE_OK) {
-    return error("{}: {}", archive_path, archive_error_string(reader.get()));
-  }
-  std::unique_ptr<archive, int (*)(archive*)> writer(archive_write_disk_new(), archive_write_free);
-  // Entry names are checked below and then made absolute under `dir`, so the absolute-path
-  // guard cannot be used; `..` and writing through symlinks stay refused by libarchive.
-  archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-                                                 | ARCHIVE_EXTRACT_PERM);
-  archive_entry* entry = nullptr;
-  while (true) {
-    const int read = archive_read_next_header(reader.get(), &entry);
-    if (read == ARCHIVE_EOF) {
-      return {};
-    }
-    if (read != ARCHIVE_OK && read != ARCHIVE_WARN) {
-      return error("{}: {}", archive_path, archive_error_string(reader.get()));
-    }
-    const std::string name = archive_entry_pathname(entry);
-    const fs::path relative = fs::path(name).lexically_normal();
-    if (relative.is_absolute() || (!relative.empty() && *relative.begin() == "..")) {
-      return error("{}: {}: a path outside the archive's directory", archive_path, name);
-    }
-    const std::string target = (dir / relative).string();
-    archive_entry_set_pathname(entry, target.c_str());
-    if (archive_write_header(writer.get(), entry) != ARCHIVE_OK) {
-      return error("{}: {}: {}", archive_path, name, archive_error_string(writer.get()));
-    }
-    const void* block = nullptr;
-    size_t size = 0;
-    la_int64_t offset = 0;
-    int status = ARCHIVE_OK;
-    while ((status = archive_read_data_block(reader.get(), &block, &size, &offset)) == ARCHIVE_OK) {
-      if (archive_write_data_block(writer.get(), block, size, offset) != ARCHIVE_OK) {
-        return error("{}: {}: {}", archive_path, name, archive_error_string(writer.get()));
-      }
-    }
-    if (status != ARCHIVE_EOF) {
-      return error("{}: {}: {}", archive_path, name, archive_error_string(reader.get()));
-    }
-    archive_write_finish_entry(writer.get());
-  }
 }
 
 } // namespace
@@ -259,7 +211,7 @@ int load_tarball(const Context& context)
     fmt::print(stderr, "Error! {}\n", made.error());
     return k_error;
   }
-  if (auto extracted = extract(request.archive, work); !extracted) {
+  if (auto extracted = extract_tarball(request.archive, work); !extracted) {
     fmt::print(stderr, "Error! {} is not a valid DKMS tarball: {}\n", request.archive, extracted.error());
     return 7;
   }

@@ -9,6 +9,8 @@ namespace kmodsync::util {
 
 // Splits on runs of blanks (space, tab, newline), as the shell does for unquoted words.
 std::vector<std::string> split_words(std::string_view text);
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or bytes past U+10FFFF).
+bool is_valid_utf8(std::string_view text);
 std::vector<std::string> split_lines(std::string_view text);
 std::string_view trim(std::string_view text);
 // Lower-cases ASCII letters only; used for yes/no directive values.

@@ -1,0 +1,3 @@
+#!/bin/bash
+# never ends
+while :; do sleep 1; done

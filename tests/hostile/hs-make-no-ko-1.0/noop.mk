@@ -1,0 +1,2 @@
+all:
+	@echo "hs-make-no-ko: built nothing"
