@@ -210,4 +210,32 @@ Expected<DkmsConfValues> evaluate_dkms_conf(const std::filesystem::path& conf,
   return values;
 }
 
+nlohmann::json values_to_json(const DkmsConfValues& values)
+{
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& [name, elements] : values.variables) {
+    nlohmann::json array = nlohmann::json::object();
+    for (const auto& [index, value] : elements) {
+      array[std::to_string(index)] = value;
+    }
+    object[name] = std::move(array);
+  }
+  return object;
+}
+
+std::optional<DkmsConfValues> values_from_json(const nlohmann::json& object)
+{
+  try {
+    DkmsConfValues values;
+    for (const auto& [name, elements] : object.items()) {
+      for (const auto& [index, value] : elements.items()) {
+        values.variables[name][std::stoul(index)] = value.get<std::string>();
+      }
+    }
+    return values;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 } // namespace kmodsync

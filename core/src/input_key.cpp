@@ -104,14 +104,7 @@ Expected<std::string> hash_source_tree(const fs::path& dir, Memo& memo)
 
 std::string spec_to_json(const ModuleSpec& spec)
 {
-  json variables = json::object();
-  for (const auto& [name, elements] : spec.values.variables) {
-    json array = json::object();
-    for (const auto& [index, value] : elements) {
-      array[std::to_string(index)] = value;
-    }
-    variables[name] = array;
-  }
+  const json variables = values_to_json(spec.values);
   json modules = json::array();
   for (const auto& record : spec.modules) {
     modules.push_back({{"built_name", record.built_name},

@@ -10,8 +10,6 @@
 #include "kmodsync/plan.hpp"
 #include "kmodsync/version.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <functional>
@@ -77,35 +75,6 @@ DkmsConfContext make_context(const PassOptions& options,
   return context;
 }
 
-// Evaluates the cell's dkms.conf; on success the cell has its spec and its real name.
-nlohmann::json values_to_json(const DkmsConfValues& values)
-{
-  nlohmann::json object = nlohmann::json::object();
-  for (const auto& [name, elements] : values.variables) {
-    nlohmann::json array = nlohmann::json::object();
-    for (const auto& [index, value] : elements) {
-      array[std::to_string(index)] = value;
-    }
-    object[name] = std::move(array);
-  }
-  return object;
-}
-
-std::optional<DkmsConfValues> values_from_json(const nlohmann::json& object)
-{
-  try {
-    DkmsConfValues values;
-    for (const auto& [name, elements] : object.items()) {
-      for (const auto& [index, value] : elements.items()) {
-        values.variables[name][std::stoul(index)] = value.get<std::string>();
-      }
-    }
-    return values;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
 // A dkms.conf's values depend on its source tree (which holds it and whatever it reads
 // there), what DKMS tells it (the context), the override files and the kernel's headers;
 // with all of those unchanged, the last evaluation stands and no bash runs.
@@ -145,6 +114,7 @@ Expected<DkmsConfValues> evaluate_memoized(const fs::path& conf, const DkmsConfC
   return values;
 }
 
+// Evaluates the cell's dkms.conf; on success the cell has its spec and its real name.
 void evaluate(const PassOptions& options, const StatePaths& paths, PassCell& cell, const std::string& source_hash,
               Memo& memo, const std::optional<Sandbox>& sandbox)
 {
@@ -343,19 +313,19 @@ void refuse_shared_destinations(PassPlan& plan)
 } // namespace
 
 Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSettings install,
-                             std::vector<Kernel> all_kernels, Memo& memo, const Confinement& confinement)
+                             std::vector<Kernel> kernels, Memo& memo, const Confinement& confinement)
 {
   const StatePaths paths(options.root);
+  const BuildCache cache(options.root, 0); // only looked at here
   PassPlan plan;
-  auto* kernels = &all_kernels;
   for (const auto& wanted : options.kernels) {
-    if (std::none_of(kernels->begin(), kernels->end(), [&](const Kernel& k) { return k.release == wanted; })) {
+    if (std::none_of(kernels.begin(), kernels.end(), [&](const Kernel& k) { return k.release == wanted; })) {
       return error("kernel {} is not installed: no {} or {}", wanted,
                    options.root("/usr/lib/modules/" + wanted).string(),
                    options.root("/lib/modules/" + wanted).string());
     }
   }
-  for (auto& kernel : *kernels) {
+  for (auto& kernel : kernels) {
     if (options.kernels.empty()
         || std::find(options.kernels.begin(), options.kernels.end(), kernel.release) != options.kernels.end()) {
       plan.kernels.push_back(std::move(kernel));
@@ -518,11 +488,12 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
                                                           : "installing the kept build";
       continue;
     }
+    // Built before with these very inputs (say, for this kernel before it was removed)?
+    const std::optional<bool> cached = options.rebuild ? std::nullopt : cache.peek(cell.build_key);
     if (record && record->input_key == cell.input_key && !options.rebuild) {
       // A failure to install (a full disk, a read-only /usr) is the system's, not the
       // build's: with the build in the cache, the next pass installs it again.
-      const bool build_succeeded = BuildCache(options.root, 0).peek(cell.build_key).value_or(false);
-      if (record->outcome == Outcome::failed && !options.retry && !build_succeeded) {
+      if (record->outcome == Outcome::failed && !options.retry && !cached.value_or(false)) {
         report.status = CellStatus::failed;
         report.cause = record->reason.starts_with("make") || !record->first_error.empty() ? CellCause::build_failed
                                                                                            : CellCause::install_failed;
@@ -537,15 +508,11 @@ Expected<PassPlan> plan_pass(const PassOptions& options, State& state, InstallSe
     report.status = options.dry_run        ? CellStatus::would_build
                     : options.install      ? CellStatus::installed
                                            : CellStatus::built;
-    if (!options.rebuild) {
-      // Built before with these very inputs (say, for this kernel before it was removed).
-      const auto cached = BuildCache(options.root, 0).peek(cell.build_key);
-      if (cached && (*cached || !options.retry)) {
-        report.reason = !*cached          ? "a failure in the build cache"
-                        : options.install ? "installing from the build cache"
-                                          : "in the build cache";
-        continue;
-      }
+    if (cached && (*cached || !options.retry)) {
+      report.reason = !*cached          ? "a failure in the build cache"
+                      : options.install ? "installing from the build cache"
+                                        : "in the build cache";
+      continue;
     }
     report.reason = options.rebuild && record ? "rebuild asked for"
                     : !record ? "new"

@@ -49,7 +49,7 @@ bool confine_filesystem(const std::vector<const char*>& writable)
   }
   for (const char* dir : writable) {
     if (mount(dir, dir, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      say("cannot bind ", dir, strerror(errno));
+      say(dir, ": cannot bind it onto itself: ", strerror(errno));
       return false;
     }
   }

@@ -4,6 +4,8 @@
 #include "kmodsync/expected.hpp"
 #include "kmodsync/process.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -45,6 +47,11 @@ struct DkmsConfValues
   // One past the highest index set (bash's ${#A[@]} for dense arrays).
   unsigned long size(const std::string& name) const;
 };
+
+// Values as JSON, {"NAME": {"INDEX": "value"}}: for keys, reports and the memo.
+nlohmann::json values_to_json(const DkmsConfValues& values);
+// The inverse; nullopt when `object` is not of that shape.
+std::optional<DkmsConfValues> values_from_json(const nlohmann::json& object);
 
 // The dkms.conf variables DKMS reads, directives and deprecated ones alike.
 const std::vector<std::string>& dkms_conf_variable_names();
