@@ -30,6 +30,8 @@ constexpr CommandEntry k_commands[] = {
   {add_keygen_command},
   {add_uninstall_command},
   {add_cache_command},
+  {add_log_command},
+  {add_doctor_command},
 };
 
 } // namespace

@@ -1,17 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "commands.hpp"
+#include "json_output.hpp"
 
 #include "kmodsync/engine.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace kmodsync::cli {
 
 namespace {
 
-int run_keygen(const GlobalOptions& global)
+int run_keygen(const GlobalOptions& global, bool json)
 {
   auto certificate = make_signing_key(Root(global.root));
+  if (json) {
+    return certificate ? print_outcome_json(k_exit_ok, "", {}, {{"certificate", *certificate}})
+                       : print_outcome_json(k_exit_usage, certificate.error(), {}, nlohmann::json::object());
+  }
   if (!certificate) {
     fmt::print(stderr, "kmodsync: {}\n", certificate.error());
     return k_exit_usage;
@@ -27,7 +33,9 @@ int run_keygen(const GlobalOptions& global)
 void add_keygen_command(CLI::App& app, const GlobalOptions& global, Action& action)
 {
   auto* command = app.add_subcommand("keygen", "Create the module signing key and certificate if none exist");
-  command->callback([&action, &global] { action = [&global] { return run_keygen(global); }; });
+  auto json = std::make_shared<bool>(false);
+  command->add_flag("--json", *json, "Print the outcome as JSON");
+  command->callback([&action, &global, json] { action = [&global, json] { return run_keygen(global, *json); }; });
 }
 
 } // namespace kmodsync::cli

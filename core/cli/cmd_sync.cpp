@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "commands.hpp"
 #include "json_output.hpp"
+#include "progress_matrix.hpp"
 #include "text_reporter.hpp"
 
 #include "kmodsync/engine.hpp"
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <memory>
+#include <optional>
 
 namespace kmodsync::cli {
 
@@ -22,6 +26,7 @@ struct SyncArgs
   bool retry = false;
   bool force = false;
   bool json = false;
+  bool lines = false;
   unsigned build_timeout_s = 1800;
 };
 
@@ -39,8 +44,15 @@ int run_sync(const GlobalOptions& global, const SyncArgs& args)
 
   TextReporter text(options.root, stdout);
   QuietReporter quiet;
+  std::optional<ProgressMatrix> matrix;
+  const bool live = !args.json && !args.dry_run && !args.lines && ProgressMatrix::usable(STDOUT_FILENO);
+  if (live) {
+    matrix.emplace(options.root, stdout, STDOUT_FILENO);
+  }
   // A dry run prints its plan at the end, in order.
-  Reporter& reporter = args.json || args.dry_run ? static_cast<Reporter&>(quiet) : text;
+  Reporter& reporter = live ? static_cast<Reporter&>(*matrix)
+                       : args.json || args.dry_run ? static_cast<Reporter&>(quiet)
+                                                   : text;
   auto report = run_pass(options, reporter);
   if (!report) {
     fmt::print(stderr, "kmodsync: {}\n", report.error());
@@ -48,6 +60,8 @@ int run_sync(const GlobalOptions& global, const SyncArgs& args)
   }
   if (args.json) {
     fmt::print("{}", pass_report_json(*report, options.root));
+  } else if (matrix) {
+    matrix->finish(*report);
   } else {
     if (args.dry_run) {
       fmt::print("kmodsync: plan (--dry-run, nothing is changed):\n");
@@ -73,6 +87,7 @@ void add_sync_command(CLI::App& app, const GlobalOptions& global, Action& action
   command->add_flag("--retry", args->retry, "Rebuild known failures even if nothing changed");
   command->add_flag("--force", args->force, "Install even over a module of a newer version");
   command->add_flag("--json", args->json, "Print the result as JSON");
+  command->add_flag("--lines", args->lines, "One line per finished cell, also on a terminal (no live matrix)");
   command->add_option("--build-timeout", args->build_timeout_s, "Seconds before one cell's build is killed")
     ->capture_default_str();
   command->callback([&action, &global, args] { action = [&global, args] { return run_sync(global, *args); }; });

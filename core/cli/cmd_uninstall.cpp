@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "commands.hpp"
+#include "json_output.hpp"
 
 #include "kmodsync/engine.hpp"
 #include "kmodsync/state.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <set>
@@ -15,20 +17,26 @@ namespace {
 
 // Unlike `remove`, the module stays registered: a later pass builds it again if its source
 // is still there. What a package manager asks before it deletes a module source.
-int run_uninstall(const GlobalOptions& global, const std::string& target)
+int run_uninstall(const GlobalOptions& global, const std::string& target, bool json)
 {
+  const nlohmann::json fields = {{"module", target}};
+  auto fail = [&](const std::string& message) {
+    if (json) {
+      return print_outcome_json(k_exit_usage, message, {}, fields);
+    }
+    fmt::print(stderr, "kmodsync uninstall: {}\n", message);
+    return k_exit_usage;
+  };
   const auto slash = target.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == target.size()) {
-    fmt::print(stderr, "kmodsync uninstall: expected NAME/VERSION, got '{}'\n", target);
-    return k_exit_usage;
+    return fail(fmt::format("expected NAME/VERSION, got '{}'", target));
   }
   const std::string name = target.substr(0, slash);
   const std::string version = target.substr(slash + 1);
   const Root root(global.root);
   auto state = State::load(StatePaths(root).state_file);
   if (!state) {
-    fmt::print(stderr, "kmodsync: {}\n", state.error());
-    return k_exit_usage;
+    return fail(state.error());
   }
   std::set<std::string> kernels;
   for (const auto& record : state->cells) {
@@ -38,8 +46,10 @@ int run_uninstall(const GlobalOptions& global, const std::string& target)
   }
   auto result = uninstall_module(root, name, version, {kernels.begin(), kernels.end()}, false);
   if (!result) {
-    fmt::print(stderr, "kmodsync: {}\n", result.error());
-    return k_exit_usage;
+    return fail(result.error());
+  }
+  if (json) {
+    return print_outcome_json(k_exit_ok, "", result->warnings, {{"module", target}, {"kernels", result->uninstalled}});
   }
   for (const auto& warning : result->warnings) {
     fmt::print(stderr, "kmodsync: warning: {}\n", warning);
@@ -58,7 +68,11 @@ void add_uninstall_command(CLI::App& app, const GlobalOptions& global, Action& a
   auto* command = app.add_subcommand(
     "uninstall", "Take NAME/VERSION off every kernel (it stays registered: a later pass rebuilds it if its source is there)");
   command->add_option("module", *target, "NAME/VERSION")->required();
-  command->callback([&action, &global, target] { action = [&global, target] { return run_uninstall(global, *target); }; });
+  auto json = std::make_shared<bool>(false);
+  command->add_flag("--json", *json, "Print the outcome as JSON");
+  command->callback([&action, &global, target, json] {
+    action = [&global, target, json] { return run_uninstall(global, *target, *json); };
+  });
 }
 
 } // namespace kmodsync::cli

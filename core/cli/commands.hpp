@@ -29,6 +29,8 @@ void add_kernel_remove_command(CLI::App& app, const GlobalOptions& global, Actio
 void add_keygen_command(CLI::App& app, const GlobalOptions& global, Action& action);
 void add_uninstall_command(CLI::App& app, const GlobalOptions& global, Action& action);
 void add_cache_command(CLI::App& app, const GlobalOptions& global, Action& action);
+void add_log_command(CLI::App& app, const GlobalOptions& global, Action& action);
+void add_doctor_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
 // Parses argv and runs the chosen command; never throws.
 int main(int argc, char** argv);

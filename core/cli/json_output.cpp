@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+
 namespace kmodsync::cli {
 
 using nlohmann::json;
@@ -14,12 +16,25 @@ std::string host_path(const Root& root, const std::string& managed)
   return managed.empty() ? std::string() : root(managed).string();
 }
 
-std::string dump(const json& document)
+} // namespace
+
+std::string dump_json(const json& document)
 {
   return document.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-} // namespace
+int print_outcome_json(int exit_code, const std::string& error, const std::vector<std::string>& warnings,
+                       const json& fields)
+{
+  json document = fields.is_object() ? fields : json::object();
+  document["ok"] = exit_code == 0;
+  if (!error.empty()) {
+    document["error"] = error;
+  }
+  document["warnings"] = warnings;
+  std::fputs(dump_json(document).c_str(), stdout);
+  return exit_code;
+}
 
 std::string pass_report_json(const PassReport& report, const Root& root)
 {
@@ -37,7 +52,7 @@ std::string pass_report_json(const PassReport& report, const Root& root)
       {"seconds", cell.seconds},
     });
   }
-  return dump({{"cells", cells}, {"errors", report.errors}, {"failed", report.any_failed()}});
+  return dump_json({{"cells", cells}, {"errors", report.errors}, {"failed", report.any_failed()}});
 }
 
 std::string state_json(const State& state, const Root& root)
@@ -60,7 +75,7 @@ std::string state_json(const State& state, const Root& root)
       {"files", files},
     });
   }
-  return dump({{"cells", cells}, {"removed", state.removed}});
+  return dump_json({{"cells", cells}, {"removed", state.removed}});
 }
 
 } // namespace kmodsync::cli

@@ -7,14 +7,6 @@
 
 namespace kmodsync::cli {
 
-void TextReporter::cell_started(const CellReport& cell)
-{
-  // A kept or loaded build is only installed: no compiler runs.
-  const char* what = cell.reason.starts_with("installing") ? "installing" : "building";
-  fmt::print(m_out, "  {:<11} {}/{} for {}\n", what, cell.module, cell.version, cell.kernel);
-  std::fflush(m_out);
-}
-
 void TextReporter::cell_finished(const CellReport& cell)
 {
   print_cell(cell);

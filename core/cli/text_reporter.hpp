@@ -7,13 +7,12 @@
 
 namespace kmodsync::cli {
 
-// One line per finished cell, for terminals and package-manager logs alike; failures add
-// the first compiler error and the log's path.
+// One line per finished cell, for package-manager logs, CI and pipes (a terminal gets the
+// ProgressMatrix); failures add the first compiler error and the log's path.
 class TextReporter : public Reporter
 {
 public:
   TextReporter(const Root& root, std::FILE* out) : m_root(root), m_out(out) {}
-  void cell_started(const CellReport& cell) override;
   void cell_finished(const CellReport& cell) override;
   void note(std::string_view message) override;
 

@@ -179,7 +179,9 @@ std::string first_compiler_error(std::string_view log)
   return {};
 }
 
-BuildResult build_cell(const BuildRequest& request)
+namespace {
+
+BuildResult build_cell_logged(const BuildRequest& request)
 {
   const ModuleSpec& spec = *request.spec;
   const Kernel& kernel = *request.kernel;
@@ -283,6 +285,20 @@ BuildResult build_cell(const BuildRequest& request)
   }
   log.line("# kmodsync: build succeeded");
   result.ok = true;
+  return result;
+}
+
+} // namespace
+
+BuildResult build_cell(const BuildRequest& request)
+{
+  BuildResult result = build_cell_logged(request);
+  // "broken.c:5:49: error: ..." reads better than the same behind a 90-character build
+  // directory, and is the same on every machine and kernel (the log keeps the full path).
+  const std::string prefix = request.build_dir.string() + "/";
+  for (auto at = result.first_error.find(prefix); at != std::string::npos; at = result.first_error.find(prefix, at)) {
+    result.first_error.erase(at, prefix.size());
+  }
   return result;
 }
 

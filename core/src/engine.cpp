@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/engine.hpp"
 
+#include "build_order.hpp"
 #include "pass_cell.hpp"
 
 #include "kmodsync/atomic_file.hpp"
@@ -75,9 +76,9 @@ class BuildQueue
 {
 public:
   BuildQueue(const PassOptions& options, PassPlan& plan, State& state, Reporter& reporter, const Jobserver& jobserver,
-             const BuildCache& cache, const RemoteCache& remote, const Confinement& confinement)
+             const BuildCache& cache, const RemoteCache& remote, const Confinement& confinement, Memo& memo)
     : m_options(options), m_plan(plan), m_state(state), m_reporter(reporter), m_jobserver(jobserver),
-      m_cache(cache), m_remote(remote), m_confinement(confinement), m_paths(options.root)
+      m_cache(cache), m_remote(remote), m_confinement(confinement), m_order(memo, plan), m_paths(options.root)
   {
     for (std::size_t i = 0; i < plan.cells.size(); ++i) {
       if (plan.cells[i].needs_build) {
@@ -101,10 +102,11 @@ public:
   std::vector<std::string> errors() const { return m_errors; }
 
 private:
-  // Next cell whose dependencies are done; cells whose dependencies failed are settled
-  // as skipped on the way. Called with the mutex held.
+  // The ready cell (its dependencies done) expected to compile longest; cells whose
+  // dependencies failed are settled as skipped on the way. Called with the mutex held.
   std::optional<std::size_t> take_ready()
   {
+    auto best = m_pending.end();
     for (auto it = m_pending.begin(); it != m_pending.end(); ++it) {
       PassCell& cell = m_plan.cells[*it];
       bool ready = true;
@@ -135,13 +137,16 @@ private:
         m_changed.notify_all();
         return take_ready();
       }
-      if (ready) {
-        const std::size_t index = *it;
-        m_pending.erase(it);
-        return index;
+      if (ready && (best == m_pending.end() || m_order.estimate(*it) > m_order.estimate(*best))) {
+        best = it;
       }
     }
-    return std::nullopt;
+    if (best == m_pending.end()) {
+      return std::nullopt;
+    }
+    const std::size_t index = *best;
+    m_pending.erase(best);
+    return index;
   }
 
   void work()
@@ -198,6 +203,7 @@ private:
     bool from_remote = false;
     bool upload = false;
     bool built_as_root = false;
+    bool compiled = false;
     if (!cell.from_built && !m_options.rebuild) {
       cached = m_cache.lookup(cell.build_key);
       if (!cached) {
@@ -235,6 +241,7 @@ private:
       request.sandbox = m_confinement.for_build(cell.spec->name, cell.build_dir);
       built_as_root = !request.sandbox && m_confinement.sandbox;
       result = build_cell(request);
+      compiled = true;
       // Kept stripped, as DKMS keeps its built modules: smaller, and what gets installed.
       for (std::size_t i = 0; result.ok && i < result.modules.size() && i < cell.spec->modules.size(); ++i) {
         // What the build left must be a module before anything (strip) works on it.
@@ -262,6 +269,10 @@ private:
       }
     }
     m_jobserver.release();
+    if (compiled && result.ok) {
+      const std::lock_guard lock(m_mutex);
+      m_order.compiled(cell, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
     if (upload) {
       upload_result(cell);
     }
@@ -594,6 +605,7 @@ private:
   const BuildCache& m_cache;
   const RemoteCache& m_remote;
   const Confinement& m_confinement;
+  detail::BuildOrder m_order;
   std::atomic<bool> m_remote_down = false;
   StatePaths m_paths;
   std::mutex m_mutex;
@@ -739,6 +751,16 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
     return report;
   }
 
+  {
+    std::vector<CellReport> planned;
+    for (const auto& cell : plan->cells) {
+      planned.push_back(cell.report);
+      if (cell.needs_build) {
+        planned.back().status = CellStatus::would_build;
+      }
+    }
+    reporter.pass_planned(planned);
+  }
   for (const auto& cell : plan->cells) {
     if (!cell.needs_build) {
       changed |= record_unbuilt(options.root, *state, cell);
@@ -755,7 +777,7 @@ Expected<PassReport> run_pass_locked(const PassOptions& options, Reporter& repor
       return std::unexpected(jobserver.error());
     }
     const RemoteCache remote(setup.remote);
-    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache, remote, setup.confinement);
+    BuildQueue queue(options, *plan, *state, reporter, *jobserver, cache, remote, setup.confinement, memo);
     queue.run(jobs);
     for (const auto& message : queue.errors()) {
       report.errors.push_back(message);

@@ -2,6 +2,7 @@
 #include "kmodsync/install.hpp"
 
 #include "kmodsync/atomic_file.hpp"
+#include "kmodsync/depmod_cache.hpp"
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/log.hpp"
@@ -17,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <thread>
 
 namespace kmodsync {
 
@@ -381,6 +383,20 @@ Expected<void> run_depmod(const Root& root, const std::string& kernel_release, c
                                : std::vector<std::string>{"depmod", "-a", "-b", root.dir().string(), kernel_release};
   depmod.env = clean_environment();
   depmod.timeout = std::chrono::minutes(5);
+
+  const DepmodCache cache(root);
+  std::optional<DepmodTree> tree;
+  if (const auto binary = find_executable("depmod", depmod.env)) {
+    if (auto fingerprint = fingerprint_depmod_tree(root, modules_dir, fs::canonical(*binary, ec)); fingerprint) {
+      tree = std::move(*fingerprint);
+    } else {
+      LOG("depmod for {}: no depmod cache: {}", kernel_release, fingerprint.error());
+    }
+  }
+  if (tree && cache.restore(kernel_release, *tree, modules_dir)) {
+    LOG("depmod for {}: indexes of this very tree restored from the depmod cache", kernel_release);
+    return {};
+  }
   auto completion = run(depmod);
   if (!completion) {
     return error("depmod for {}: {}", kernel_release, completion.error());
@@ -388,6 +404,12 @@ Expected<void> run_depmod(const Root& root, const std::string& kernel_release, c
   if (!completion->succeeded()) {
     return error("depmod for {} failed ({}): {}", kernel_release,
                  completion->describe(depmod.timeout), util::trim(completion->output));
+  }
+  // Kept only when nothing moved in the tree while depmod read it.
+  if (tree && depmod_tree_stat_print(modules_dir) == tree->stat_print) {
+    if (auto stored = cache.store(kernel_release, *tree, modules_dir); !stored) {
+      LOG("depmod for {}: {}", kernel_release, stored.error());
+    }
   }
   return {};
 }
@@ -458,17 +480,40 @@ namespace kmodsync {
 bool run_pending_depmods(const Root& root, State& state, const std::vector<Kernel>& kernels,
                          std::vector<std::string>& errors)
 {
-  bool changed = false;
-  for (auto it = state.depmod_pending.begin(); it != state.depmod_pending.end();) {
-    const auto kernel = std::find_if(kernels.begin(), kernels.end(), [&](const Kernel& k) { return k.release == *it; });
-    if (kernel != kernels.end()) {
-      if (auto depmod = run_depmod(root, kernel->release, kernel->modules_dir); !depmod) {
-        errors.push_back(depmod.error());
-        ++it;
-        continue;
+  struct Work
+  {
+    std::string release;
+    const Kernel* kernel = nullptr;
+    Expected<void> result;
+  };
+  std::vector<Work> work;
+  for (const auto& release : state.depmod_pending) {
+    const auto kernel = std::find_if(kernels.begin(), kernels.end(), [&](const Kernel& k) { return k.release == release; });
+    work.push_back({release, kernel == kernels.end() ? nullptr : &*kernel, {}});
+  }
+  // One depmod per kernel, side by side: each is one process reading its own tree, and
+  // the 6 s of a kernel with xz modules need not wait for the others.
+  const std::size_t width = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t first = 0; first < work.size(); first += width) {
+    std::vector<std::thread> threads;
+    for (std::size_t i = first; i < std::min(work.size(), first + width); ++i) {
+      if (work[i].kernel) {
+        threads.emplace_back([&root, &item = work[i]] {
+          item.result = run_depmod(root, item.kernel->release, item.kernel->modules_dir);
+        });
       }
     }
-    it = state.depmod_pending.erase(it);
+    for (auto& thread : threads) {
+      thread.join();
+    }
+  }
+  bool changed = false;
+  for (const auto& item : work) {
+    if (!item.result) {
+      errors.push_back(item.result.error());
+      continue;
+    }
+    state.depmod_pending.erase(item.release); // done, or the kernel is gone
     changed = true;
   }
   return changed;

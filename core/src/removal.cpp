@@ -293,9 +293,12 @@ Expected<std::vector<std::string>> remove_kernel(const Root& root, const std::st
       std::error_code ec;
       fs::remove_all(dir, ec);
     }
+    // The kernel is going away (this runs from its removal's hooks): depmod over the
+    // tree its package is about to delete would be 6 s for nothing. Should the kernel
+    // stay, the next pass that sees it runs the depmod left pending here.
     state->depmod_pending.insert(kernel);
-    if (auto settled = save_and_settle(root, *locked, warnings, WithInitramfs::no); !settled) {
-      return std::unexpected(settled.error());
+    if (auto saved = state->save(paths.state_file); !saved) {
+      return std::unexpected(saved.error());
     }
     return warnings;
   } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -564,3 +565,46 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
 }
 
 TEST_SUITE_END();
+
+namespace {
+
+// The modules in the order their builds started, from the fake builds' log.
+std::vector<std::string> build_starts(const FakeSystem& system)
+{
+  std::vector<std::string> order;
+  std::istringstream log(kmodsync::testing::read_text(system.traces() / "builds.log"));
+  std::string name, version, kernel, event;
+  std::string rest;
+  while (log >> name >> version >> kernel >> event && std::getline(log, rest)) {
+    if (event == "start") {
+      order.push_back(name + " " + kernel);
+    }
+  }
+  return order;
+}
+
+} // namespace
+
+TEST_CASE("the longest compiles start first: by source size at first, then by the time they took")
+{
+  FakeSystem system;
+  system.add_kernel(k1);
+  system.add_module("asmall", "1.0", "AUTOINSTALL=yes\n", false, 0.0);
+  system.add_module("mslow", "1.0", "AUTOINSTALL=yes\n", false, 1.0);
+  system.add_module("zbig", "1.0", "AUTOINSTALL=yes\n", false, 0.0);
+  // Never built before: the source with the most C goes first, whatever its name.
+  kmodsync::testing::write_text(system.root() / "usr/src/zbig-1.0/big.c", std::string(200000, 'x'));
+  kmodsync::testing::write_text(system.root() / "usr/src/mslow-1.0/slow.c", std::string(50000, 'x'));
+  sync(system, 1);
+  auto order = build_starts(system);
+  REQUIRE(order.size() == 3);
+  CHECK(order[0] == "zbig " + k1);
+  CHECK(order[1] == "mslow " + k1);
+
+  // A new kernel: mslow took a second on k1, zbig no time at all.
+  system.add_kernel(k2);
+  sync(system, 1);
+  order = build_starts(system);
+  REQUIRE(order.size() == 6);
+  CHECK(order[3] == "mslow " + k2);
+}

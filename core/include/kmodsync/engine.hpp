@@ -89,6 +89,9 @@ class Reporter
 {
 public:
   virtual ~Reporter() = default;
+  // Every cell of the pass once it is planned (not for --dry-run); those still to be built
+  // have status would_build.
+  virtual void pass_planned(const std::vector<CellReport>& /*cells*/) {}
   virtual void cell_started(const CellReport& /*cell*/) {}
   virtual void cell_finished(const CellReport& /*cell*/) {}
   virtual void note(std::string_view /*message*/) {}
