@@ -129,6 +129,17 @@ echo linux-lts >"$R/usr/lib/modules/$K3/pkgbase"
 check "doctor on Arch names the kernel's own headers package (pkgbase)" bash -c \
   "'$KMODSYNC' --root '$R' doctor -k '$K3' | grep -qF 'fix: pacman -S linux-lts-headers'"
 printf 'ID=debian\n' >"$R/etc/os-release"
+# A kernel built with a compiler this machine lacks (a kbuild tree of its own in the root).
+K4=6.98.0-othercc
+mkdir -p "$R/usr/src/linux-headers-$K4" "$R/usr/lib/modules/$K4"
+echo '# kbuild' >"$R/usr/src/linux-headers-$K4/Makefile"
+printf 'CONFIG_CC_VERSION_TEXT="gcc-99 (Debian 99.1.0-1) 99.1.0"\nCONFIG_MODULES=y\n' >"$R/usr/src/linux-headers-$K4/.config"
+ln -s "/usr/src/linux-headers-$K4" "$R/usr/lib/modules/$K4/build"
+"$KMODSYNC" --root "$R" doctor -k "$K4" >"$WORK/doctor-cc.out" 2>&1
+check_eq "doctor for a kernel whose compiler is missing exits 1" 1 $?
+check "and names the compiler and the package" bash -c \
+  "grep -qE 'problem +compiler: .*gcc-99 .*not installed' '$WORK/doctor-cc.out' && grep -qF 'fix: apt-get install gcc-99' '$WORK/doctor-cc.out'"
+rm -rf "$R/usr/src/linux-headers-$K4" "$R/usr/lib/modules/$K4"
 # A healthy root: no kernel without headers, kmsbroken gone, a key.
 rm -rf "$R/usr/lib/modules/$K3" "$R/usr/src/kmsbroken-1.0"
 "$KMODSYNC" --root "$R" sync >/dev/null 2>&1
