@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 
 constexpr auto k_min_redraw = 100ms; // events closer than this share one drawing
 constexpr auto k_tick = 250ms;
-constexpr std::size_t k_state_width = 11;
+constexpr std::size_t k_state_width = 10; // "up-to-date", "build 59s"
 
 struct TerminalSize
 {
@@ -192,12 +192,22 @@ std::vector<std::string> ProgressMatrix::render() const
 
   std::vector<std::string> lines;
   if (legend) {
+    std::string line = " ";
     for (std::size_t k = 0; k < m_kernels.size(); ++k) {
-      lines.push_back(fit(fmt::format("  K{} = {}", k + 1, m_kernels[k]), width));
+      const std::string item = fmt::format(" K{}={}", k + 1, m_kernels[k]);
+      if (line.size() > 1 && line.size() + item.size() > width) {
+        lines.push_back(line);
+        line = " ";
+      }
+      line += item;
     }
+    lines.push_back(fit(line, width));
   }
+  // Kernels beyond the terminal's width are left out, and the header says how many.
+  const std::size_t room_for = width > 2 + name_width ? (width - 2 - name_width) / (column + 1) : 0;
+  const std::size_t shown_kernels = std::max<std::size_t>(1, std::min(m_kernels.size(), room_for));
   std::string header = "  " + fit("", name_width);
-  for (std::size_t k = 0; k < m_kernels.size(); ++k) {
+  for (std::size_t k = 0; k < shown_kernels; ++k) {
     header += " " + fit(legend ? fmt::format("K{}", k + 1) : m_kernels[k], column);
   }
   lines.push_back(fit(header, width));
@@ -235,8 +245,8 @@ std::vector<std::string> ProgressMatrix::render() const
     }
     std::string line = "  " + fit(m_rows[row], name_width);
     std::size_t visible = line.size();
-    for (const auto& kernel : m_kernels) {
-      const auto it = m_cells.find({m_rows[row], kernel});
+    for (std::size_t k = 0; k < shown_kernels; ++k) {
+      const auto it = m_cells.find({m_rows[row], m_kernels[k]});
       const std::string text = it == m_cells.end() ? "-" : state_text(it->second);
       if (visible + 1 + column > width) {
         break;
@@ -263,6 +273,9 @@ std::vector<std::string> ProgressMatrix::render() const
     if (const auto it = counts.find(state); it != counts.end()) {
       summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", it->second, it->first == "FAILED" ? "failed" : it->first);
     }
+  }
+  if (shown_kernels < m_kernels.size()) {
+    summary += fmt::format(" (the last {} kernels do not fit the terminal)", m_kernels.size() - shown_kernels);
   }
   lines.push_back(fit(fmt::format("  [{}] {}", elapsed(Clock::now() - m_begin), summary), width));
   return lines;
