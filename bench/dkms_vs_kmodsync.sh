@@ -8,7 +8,8 @@
 #   status  print the module x kernel matrix
 #   reinstall  the last kernel removed and installed again: DKMS unbuilds every
 #           module for it, then builds as in cold; kmodsync kernel-remove + sync
-#           --kernel (its build cache makes this a pass without compiles)
+#           --kernel (its build cache makes this a pass without compiles, and its
+#           depmod cache one without depmod: the module tree is the one of before)
 #
 # Nothing is written to the host's /lib/modules, /var/lib/dkms, /usr/src or
 # /boot: all state lives under one mktemp -d directory that is removed at the

@@ -21,13 +21,13 @@ runtime_packages=(bash kmod binutils patch gcc-12)
 # is the remote build cache of test_remote_cache. clang-16 with its compiler-rt (libFuzzer,
 # ASan, UBSan) and llvm-16 (llvm-symbolizer) build and run the fuzz targets (scripts/fuzz.sh):
 # clang 14, bookworm's default, cannot compile libstdc++ 12's std::expected.
-# mandoc, groff-base and bash-completion check the man page and the completion (test_docs).
+# mandoc, groff-base, bash-completion and zsh check the man page and the completions (test_docs).
 test_packages=(jq dkms linux-headers-6.1.0-55-amd64 linux-headers-6.12.107+deb12-amd64
                linux-image-6.12.107+deb12-amd64 qemu-system-x86 busybox-static xz-utils zstd
                openssl cpio libc6-dev debootstrap rpm dnf createrepo-c dpkg-dev
                pacman-package-manager makepkg libarchive-tools fakeroot debhelper systemd nginx-light
                clang-16 libclang-rt-16-dev llvm-16
-               mandoc groff-base bash-completion)
+               mandoc groff-base bash-completion zsh)
 bench_packages=(time)
 
 packages=("${build_packages[@]}" "${runtime_packages[@]}")

@@ -10,8 +10,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 namespace kmodsync::cli {
 
@@ -45,7 +47,11 @@ int run_sync(const GlobalOptions& global, const SyncArgs& args)
   TextReporter text(options.root, stdout);
   QuietReporter quiet;
   std::optional<ProgressMatrix> matrix;
-  const bool live = !args.json && !args.dry_run && !args.lines && ProgressMatrix::usable(STDOUT_FILENO);
+  // Triggers set KMODSYNC_PROGRESS=lines: a package manager's terminal and its log take
+  // lines, not a matrix redrawn in place.
+  const char* progress = std::getenv("KMODSYNC_PROGRESS");
+  const bool lines = args.lines || (progress != nullptr && std::string_view(progress) == "lines");
+  const bool live = !args.json && !args.dry_run && !lines && ProgressMatrix::usable(STDOUT_FILENO);
   if (live) {
     matrix.emplace(options.root, stdout, STDOUT_FILENO);
   }

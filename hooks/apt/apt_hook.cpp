@@ -125,6 +125,7 @@ int post_invoke(const std::string& kmodsync)
   command.argv = {kmodsync, "--root", settings.root, "sync"};
   command.argv.insert(command.argv.end(), arguments->begin(), arguments->end());
   command.env = clean_environment();
+  command.env.push_back("KMODSYNC_PROGRESS=lines"); // apt's terminal and term.log
   command.output_fd = STDOUT_FILENO;
   fmt::print("kmodsync: bringing out-of-tree modules in line with this transaction\n");
   std::fflush(stdout);

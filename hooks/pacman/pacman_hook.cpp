@@ -31,6 +31,7 @@ void run_kmodsync(std::vector<std::string> arguments)
   command.argv = {hook_kmodsync_binary()};
   command.argv.insert(command.argv.end(), arguments.begin(), arguments.end());
   command.env = clean_environment();
+  command.env.push_back("KMODSYNC_PROGRESS=lines"); // pacman's terminal and pacman.log
   if (const char* root = std::getenv("KMODSYNC_ROOT"); root && *root) {
     command.env.push_back(std::string("KMODSYNC_ROOT=") + root);
   }

@@ -126,6 +126,7 @@ rpmRC tsm_post(rpmPlugin plugin, rpmts ts, int)
     command.argv = {state->kmodsync, "--root", root && *root ? root : "/", "sync"};
     command.argv.insert(command.argv.end(), arguments->begin(), arguments->end());
     command.env = kmodsync::clean_environment();
+    command.env.push_back("KMODSYNC_PROGRESS=lines");
     std::fflush(stdout);
     command.output_fd = STDOUT_FILENO; // one line per cell, in rpm's own output
     fmt::print("kmodsync: bringing out-of-tree modules in line with this transaction\n");

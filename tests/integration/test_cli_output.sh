@@ -68,6 +68,11 @@ rm -rf "$R/var/lib/kmodsync/cache" "$R/var/lib/kmodsync/state.json"
 rc=$(on_tty "$WORK/tty2.out" "$KMODSYNC" --root "$R" sync --lines)
 check_eq "sync --lines exits 1" 1 "$rc"
 check "--lines draws no matrix" bash -c "! grep -qP '\x1b\[\d+A' '$WORK/tty2.out'"
+rm -rf "$R/var/lib/kmodsync/cache" "$R/var/lib/kmodsync/state.json"
+rc=$(KMODSYNC_PROGRESS=lines on_tty "$WORK/tty3.out" "$KMODSYNC" --root "$R" sync)
+check_eq "sync with KMODSYNC_PROGRESS=lines (what the triggers set) exits 1" 1 "$rc"
+check "KMODSYNC_PROGRESS=lines draws no matrix on a terminal" bash -c "! grep -qP '\x1b\[\d+A' '$WORK/tty3.out'"
+check "and prints the cells' lines" grep -qE '^  installed +kmshello/1\.0 for ' "$WORK/tty3.out"
 "$KMODSYNC" --root "$R" sync --retry >"$WORK/pipe.out" 2>"$WORK/pipe.err"
 check_eq "sync on a pipe exits 1" 1 $?
 check "no escape sequence on a pipe" bash -c "! grep -qP '\x1b' '$WORK/pipe.out'"

@@ -65,6 +65,7 @@ args="\$*"
 root=\${KMODSYNC_ROOT:-/}
 if [ "\$1" = --root ]; then root=\$2; args=\${args#--root "\$2" }; fi
 echo "\$args root=\$root" >>"$CALLS"
+echo "\${KMODSYNC_PROGRESS:-unset}" >>"$CALLS.progress"
 exec "$KMODSYNC" "\$@"
 EOF
 chmod 755 "$WRAPPER"
@@ -196,6 +197,9 @@ state
 assert_absent "$K1" removed
 assert_absent "$K2" removed
 check_eq "kmodsync status lists no cell at all" 0 "$(jq '.cells | length' "$WORK/state.json")"
+
+check_eq "every pass the plugin started asked for lines, not the live matrix (KMODSYNC_PROGRESS)" "lines" \
+  "$(grep -v unset "$CALLS.progress" | sort -u)"
 
 echo "== systemd-analyze verify packaging/kmodsync.service"
 check_eq "kmodsync.service: ExecStart runs the installed kmodsync" "/usr/bin/kmodsync sync --kernel %v" \
