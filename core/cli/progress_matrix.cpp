@@ -235,7 +235,8 @@ std::vector<std::string> ProgressMatrix::render() const
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return row_rank(a) < row_rank(b); });
   }
   for (const auto& [key, cell] : m_cells) {
-    ++counts[state_text(cell).starts_with("build ") ? "building" : state_text(cell)];
+    const std::string text = state_text(cell);
+    ++counts[text.starts_with("build ") ? "building" : text];
   }
   std::size_t shown = 0;
   for (const std::size_t row : order) {

@@ -4,6 +4,8 @@
 #include "kmodsync/file_util.hpp"
 #include "kmodsync/string_util.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -203,6 +205,23 @@ Expected<Config> Config::load(const Root& root)
                  config.signing_key.empty() ? certificate_origin : config.signing_origin);
   }
   return config;
+}
+
+SigningPair signing_pair(const Root& root, const Config& config)
+{
+  const auto pair_exists = [&](const char* key, const char* certificate) {
+    return access(root(key).c_str(), F_OK) == 0 && access(root(certificate).c_str(), F_OK) == 0;
+  };
+  if (!config.signing_key.empty()) {
+    return {config.signing_key, config.signing_certificate};
+  }
+  if (pair_exists(k_default_signing_key, k_default_signing_certificate)) {
+    return {k_default_signing_key, k_default_signing_certificate};
+  }
+  if (pair_exists(k_dkms_signing_key, k_dkms_signing_certificate)) {
+    return {k_dkms_signing_key, k_dkms_signing_certificate};
+  }
+  return {};
 }
 
 } // namespace kmodsync

@@ -12,9 +12,6 @@
 
 #include <fmt/format.h>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 
 namespace kmodsync {
@@ -76,19 +73,11 @@ struct KeyStatus
 
 KeyStatus signing_key_status(const Root& root, const Config& config)
 {
-  const auto exists = [&](const char* path) { return access(root(path).c_str(), F_OK) == 0; };
+  const SigningPair pair = signing_pair(root, config);
   KeyStatus status;
-  std::string certificate = config.signing_certificate;
-  status.key = config.signing_key;
-  if (status.key.empty() && exists(k_default_signing_key) && exists(k_default_signing_certificate)) {
-    status.key = k_default_signing_key;
-    certificate = k_default_signing_certificate;
-  } else if (status.key.empty() && exists(k_dkms_signing_key) && exists(k_dkms_signing_certificate)) {
-    status.key = k_dkms_signing_key;
-    certificate = k_dkms_signing_certificate;
-  }
+  status.key = pair.key;
   if (!status.key.empty()) {
-    if (auto loaded = SigningKey::load(root(status.key), root(certificate)); !loaded) {
+    if (auto loaded = SigningKey::load(root(status.key), root(pair.certificate)); !loaded) {
       status.problem = loaded.error();
     }
   }
@@ -124,11 +113,12 @@ void check_compiler(const Kernel& kernel, std::vector<Finding>& findings, const 
   version.env = env;
   version.timeout = std::chrono::seconds(10);
   auto ran = run(version);
-  const std::string first_line =
-    ran && ran->succeeded() ? std::string(util::trim(util::split_lines(ran->output).empty()
-                                                       ? std::string()
-                                                       : util::split_lines(ran->output).front()))
-                            : std::string();
+  std::string first_line;
+  if (ran && ran->succeeded()) {
+    if (const auto lines = util::split_lines(ran->output); !lines.empty()) {
+      first_line = util::trim(lines.front());
+    }
+  }
   if (first_line == built_with) {
     findings.push_back({Severity::ok, "compiler", fmt::format("{}, as the kernel was built with", first_line), ""});
   } else {

@@ -5,8 +5,6 @@
 #include "kmodsync/hash.hpp"
 #include "kmodsync/log.hpp"
 
-#include <unistd.h>
-
 #include <pwd.h>
 #include <unistd.h>
 
@@ -136,18 +134,9 @@ Expected<void> setup_install(const PassOptions& options, const std::vector<Kerne
   setup.settings.force = options.force;
   setup.settings.key_identity = "unsigned";
 
-  std::string key = config->signing_key;
-  std::string certificate = config->signing_certificate;
-  const auto pair_exists = [&](const char* k, const char* c) {
-    return access(options.root(k).c_str(), F_OK) == 0 && access(options.root(c).c_str(), F_OK) == 0;
-  };
-  if (key.empty() && pair_exists(k_default_signing_key, k_default_signing_certificate)) {
-    key = k_default_signing_key;
-    certificate = k_default_signing_certificate;
-  } else if (key.empty() && pair_exists(k_dkms_signing_key, k_dkms_signing_certificate)) {
-    key = k_dkms_signing_key;
-    certificate = k_dkms_signing_certificate;
-  }
+  const SigningPair pair = signing_pair(options.root, *config);
+  std::string key = pair.key;
+  std::string certificate = pair.certificate;
   if (key.empty() && !options.dry_run && any_kernel_forces_signatures(options, kernels)) {
     key = k_default_signing_key;
     certificate = k_default_signing_certificate;

@@ -51,4 +51,14 @@ inline constexpr const char* k_default_signing_certificate = "/var/lib/kmodsync/
 inline constexpr const char* k_dkms_signing_key = "/var/lib/dkms/mok.key";
 inline constexpr const char* k_dkms_signing_certificate = "/var/lib/dkms/mok.pub";
 
+// The key pair a pass signs with (paths on the managed system): the configured one, else
+// kmodsync's default pair, else DKMS's, each of those two only when both files exist.
+// Both empty when there is none.
+struct SigningPair
+{
+  std::string key;
+  std::string certificate;
+};
+SigningPair signing_pair(const Root& root, const Config& config);
+
 } // namespace kmodsync
