@@ -7,6 +7,7 @@
 #include "kmodsync/hash.hpp"
 #include "kmodsync/install.hpp"
 #include "kmodsync/log.hpp"
+#include "kmodsync/string_util.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -65,15 +66,16 @@ Expected<CachedResult> BuildCache::read_entry(const fs::path& dir) const
     const json document = json::parse(*text);
     CachedResult result;
     result.ok = document.at("ok").get<bool>();
-    result.reason = document.value("reason", "");
-    result.first_error = document.value("first_error", "");
+    // Shown on terminals, and an entry may come from another machine.
+    result.reason = util::printable(document.value("reason", ""));
+    result.first_error = util::printable(document.value("first_error", ""));
     if (fs::exists(dir / "build.log")) {
       result.log = m_root.managed(dir / "build.log");
     }
     for (const auto& module : document.value("modules", json::array())) {
       const std::string name = module.at("file").get<std::string>();
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
-        return error("{}: \"{}\" is not a module file name", (dir / k_result).string(), name);
+        return error("{}: \"{}\" is not a module file name", (dir / k_result).string(), util::printable(name));
       }
       const fs::path file = dir / name;
       const std::string sha256 = module.at("sha256").get<std::string>();
@@ -88,7 +90,8 @@ Expected<CachedResult> BuildCache::read_entry(const fs::path& dir) const
     }
     return result;
   } catch (const json::exception& e) {
-    return error("{}: {}", (dir / k_result).string(), e.what());
+    // json's messages quote the bytes they stopped at, and this file may come from the network.
+    return error("{}: {}", (dir / k_result).string(), util::printable(e.what()));
   }
 }
 

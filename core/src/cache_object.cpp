@@ -3,6 +3,7 @@
 
 #include "kmodsync/atomic_file.hpp"
 #include "kmodsync/file_util.hpp"
+#include "kmodsync/string_util.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -26,6 +27,13 @@ bool plain_name(const std::string& name)
 {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos
          && name.find('\0') == std::string::npos;
+}
+
+// libarchive's message about an object from the network may quote its bytes.
+std::string archive_problem(archive* reader)
+{
+  const char* message = archive_error_string(reader);
+  return message ? util::printable(message) : "unreadable archive";
 }
 
 } // namespace
@@ -84,7 +92,7 @@ Expected<void> unpack_entry(std::string_view object, const fs::path& dir)
   archive_read_support_filter_zstd(reader.get());
   archive_read_support_format_tar(reader.get());
   if (archive_read_open_memory(reader.get(), object.data(), object.size()) != ARCHIVE_OK) {
-    return error("not a cache object: {}", archive_error_string(reader.get()));
+    return error("not a cache object: {}", archive_problem(reader.get()));
   }
   std::size_t files = 0;
   std::size_t total = 0;
@@ -95,12 +103,12 @@ Expected<void> unpack_entry(std::string_view object, const fs::path& dir)
       break;
     }
     if (status != ARCHIVE_OK) {
-      return error("damaged cache object: {}", archive_error_string(reader.get()));
+      return error("damaged cache object: {}", archive_problem(reader.get()));
     }
     const char* raw_name = archive_entry_pathname(entry);
     const std::string name = raw_name ? raw_name : "";
     if (archive_entry_filetype(entry) != AE_IFREG || !plain_name(name)) {
-      return error("cache object holds \"{}\", which is not a plain file", name);
+      return error("cache object holds \"{}\", which is not a plain file", util::printable(name));
     }
     if (++files > k_max_files) {
       return error("cache object holds more than {} files", k_max_files);
@@ -110,7 +118,7 @@ Expected<void> unpack_entry(std::string_view object, const fs::path& dir)
     while (true) {
       const la_ssize_t got = archive_read_data(reader.get(), chunk, sizeof chunk);
       if (got < 0) {
-        return error("damaged cache object at {}: {}", name, archive_error_string(reader.get()));
+        return error("damaged cache object at {}: {}", util::printable(name), archive_problem(reader.get()));
       }
       if (got == 0) {
         break;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/string_util.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdint>
 
 namespace kmodsync::util {
@@ -70,30 +72,64 @@ std::string to_lower(std::string_view text)
   return result;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at text[i], or 0 if the bytes there are not
+// one (no overlong forms, surrogates or code points past U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i)
+{
+  const auto byte = static_cast<unsigned char>(text[i]);
+  const std::size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3 : (byte >> 3) == 0x1e ? 4 : 0;
+  if (length == 0 || i + length > text.size()) {
+    return 0;
+  }
+  std::uint32_t code = length == 1 ? byte : byte & (0x7f >> length);
+  for (std::size_t k = 1; k < length; ++k) {
+    const auto next = static_cast<unsigned char>(text[i + k]);
+    if ((next & 0xc0) != 0x80) {
+      return 0;
+    }
+    code = (code << 6) | (next & 0x3f);
+  }
+  static constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+    return 0;
+  }
+  return length;
+}
+
+} // namespace
+
 bool is_valid_utf8(std::string_view text)
 {
   std::size_t i = 0;
   while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3 : (byte >> 3) == 0x1e ? 4 : 0;
-    if (length == 0 || i + length > text.size()) {
-      return false;
-    }
-    std::uint32_t code = length == 1 ? byte : byte & (0x7f >> length);
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) {
-        return false;
-      }
-      code = (code << 6) | (next & 0x3f);
-    }
-    static constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+    const std::size_t length = utf8_sequence_length(text, i);
+    if (length == 0) {
       return false;
     }
     i += length;
   }
   return true;
+}
+
+std::string printable(std::string_view text)
+{
+  std::string shown;
+  shown.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const std::size_t length = utf8_sequence_length(text, i);
+    if (length == 0 || byte < 0x20 || byte == 0x7f || byte == '\\') {
+      shown += fmt::format("\\x{:02x}", byte);
+      ++i;
+    } else {
+      shown.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return shown;
 }
 
 } // namespace kmodsync::util

@@ -249,9 +249,9 @@ jfield() { # NAME KV FIELD
 # note_names NAME KV: the last run's stderr has a line saying the remote cache's object of
 # that cell was rejected.
 rejected_note() {
-  grep -i 'remote cache' "$ERR" | grep -i 'rejected' | grep -F "$1" | grep -qF "$2"
+  grep -ai 'remote cache' "$ERR" | grep -i 'rejected' | grep -F "$1" | grep -qF "$2"
 }
-rejected_notes() { grep -i 'remote cache' "$ERR" | grep -ci 'rejected' || true; }
+rejected_notes() { grep -ai 'remote cache' "$ERR" | grep -ci 'rejected' || true; }
 # where_notes: after a failed note check, what the run said about the remote cache and where.
 where_notes() {
   local where
@@ -455,6 +455,10 @@ check_note "C: a note rejects kmshello's object for $K1" rejected_note kmshello 
 check_note "C: a note rejects kmshello's object for $K2" rejected_note kmshello "$K2"
 check_note "C: a note rejects kmsbroken's object for $K1" rejected_note kmsbroken "$K1"
 check_eq "C: three rejections" 3 "$(rejected_notes)"
+# The damaged objects' bytes must not reach the terminal: the notes are UTF-8 text without
+# control characters (a flipped zstd stream decodes to tar headers with arbitrary names).
+check "C: the notes are valid UTF-8" iconv -f UTF-8 -t UTF-8 -o /dev/null "$ERR"
+check_eq "C: the notes hold no control character" 0 "$(grep -caP '[\x00-\x08\x0b-\x1f\x7f]' "$ERR")"
 check_eq "C: the three rejected cells were compiled, not kmsbroken for $K2" \
   "kmsbroken/$K1 kmshello/$K1 kmshello/$K2" "$(compiled_cells)"
 for kv in "$K1" "$K2"; do

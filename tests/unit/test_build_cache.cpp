@@ -6,6 +6,7 @@
 #include "kmodsync/engine.hpp"
 #include "kmodsync/hash.hpp"
 #include "kmodsync/input_key.hpp"
+#include "kmodsync/string_util.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -286,6 +287,50 @@ TEST_CASE("a damaged, truncated, hostile or unwanted object is refused and leave
   CHECK(refused.error().find("vermagic is for another kernel") != std::string::npos);
   CHECK(cache_is_empty(b.path()));
   CHECK(cache_b.import_entry(key_a, good, accept_all).has_value());
+}
+
+TEST_CASE("what a refused object says can be shown on a terminal, whatever its bytes")
+{
+  kmodsync::testing::TempDir a;
+  kmodsync::testing::TempDir b;
+  const BuildCache cache_a(Root(a.path()), 1 << 30);
+  const BuildCache cache_b(Root(b.path()), 1 << 30);
+  const fs::path work = a.path() / "work";
+  REQUIRE(cache_a.store(key_a, true, {write_module(work, "one", 20000)}, work / "no-log", "", "").has_value());
+  const std::string good = *cache_a.export_entry(key_a);
+
+  const auto shown_safely = [](const std::string& message) {
+    return util::is_valid_utf8(message)
+           && std::none_of(message.begin(), message.end(), [](char c) { return c >= 0 && c < 0x20; });
+  };
+  std::vector<std::string> objects = {
+    archive_of({{"\x1b[2J\xff\xfe/evil", "x"}}),
+    archive_of({{"result.json", "{\"ok\": tr\x1b]0;owned\x07\xff"}}),
+    archive_of({{"result.json", R"({"ok": true, "modules": [{"file": "a/\u001b[31m", "sha256": "00"}]})"}}),
+  };
+  // A damaged zstd stream decodes to garbage tar headers whose names are arbitrary bytes.
+  for (std::size_t at = 0; at + 32 < good.size(); at += good.size() / 40 + 1) {
+    std::string damaged = good;
+    std::fill_n(damaged.begin() + static_cast<std::ptrdiff_t>(at), 32, '\xff');
+    objects.push_back(damaged);
+  }
+  std::size_t refused = 0;
+  for (const auto& object : objects) {
+    auto imported = cache_b.import_entry(key_a, object, accept_all);
+    if (!imported) {
+      ++refused;
+      CAPTURE(imported.error());
+      CHECK(shown_safely(imported.error()));
+    }
+  }
+  CHECK(refused >= 3);
+
+  // A remembered failure's first error from another machine is shown the same way.
+  REQUIRE(cache_a.store(key_b, false, {}, {}, "make failed", "x.c:1: \x1b[2Jerror: \xff").has_value());
+  auto failure = cache_b.import_entry(key_b, *cache_a.export_entry(key_b), accept_all);
+  REQUIRE(failure.has_value());
+  CHECK(failure->first_error.starts_with("x.c:1: \\x1b[2Jerror: "));
+  CHECK(shown_safely(failure->first_error));
 }
 
 TEST_CASE("build keys do not depend on where the root, the build directory or the headers are")

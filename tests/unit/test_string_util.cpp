@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+using kmodsync::util::printable;
 using kmodsync::util::split_lines;
 using kmodsync::util::split_words;
 using kmodsync::util::to_lower;
@@ -75,6 +76,19 @@ TEST_CASE("to_lower lowers ASCII letters and leaves everything else alone")
   // UTF-8 "ÄB": the two bytes of Ä are untouched, B is lowered.
   CHECK(to_lower("\xC3\x84" "B") == "\xC3\x84" "b");
   CHECK(to_lower("@[`{") == "@[`{"); // the characters just outside A-Z and a-z
+}
+
+TEST_CASE("printable keeps text and UTF-8, and escapes control characters and stray bytes")
+{
+  CHECK(printable("plain text: x.c:1: error") == "plain text: x.c:1: error");
+  CHECK(printable("gcc \u2018quotes\u2019 stay") == "gcc \u2018quotes\u2019 stay");
+  CHECK(printable("\x1b[2J") == "\\x1b[2J");
+  CHECK(printable(std::string("a\0b", 3)) == "a\\x00b");
+  CHECK(printable("tab\there\n") == "tab\\x09here\\x0a");
+  CHECK(printable("\xff\xc3") == "\\xff\\xc3");
+  CHECK(printable("caf\xc3\xa9 \xc3") == "caf\xc3\xa9 \\xc3");
+  // A backslash is escaped too, so what is shown reads back one way only.
+  CHECK(printable("\\x41") == "\\x5cx41");
 }
 
 TEST_SUITE_END();
