@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kmodsync/remote_cache.hpp"
 
-#include <curl/curl.h>
+#include "curl_library.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <mutex>
+#include <utility>
 
 namespace kmodsync {
 
@@ -14,12 +14,6 @@ namespace {
 
 // Objects are build results: a few modules and a log. Anything far bigger is not one.
 constexpr std::size_t k_max_object_bytes = 512u << 20;
-
-void global_init()
-{
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 size_t append_body(char* data, size_t size, size_t count, void* user)
 {
@@ -47,22 +41,54 @@ size_t read_upload(char* buffer, size_t size, size_t count, void* user)
   return bytes;
 }
 
-using CurlHandle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
-
-CurlHandle new_handle(const std::string& url, unsigned timeout_seconds)
+// One request; the handle is cleaned up with it.
+class Request
 {
-  global_init();
-  CurlHandle handle(curl_easy_init(), curl_easy_cleanup);
-  if (handle) {
-    curl_easy_setopt(handle.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(handle.get(), CURLOPT_NOSIGNAL, 1L); // threads: no SIGALRM for DNS timeouts
-    curl_easy_setopt(handle.get(), CURLOPT_CONNECTTIMEOUT, static_cast<long>(std::min(timeout_seconds, 10u)));
-    curl_easy_setopt(handle.get(), CURLOPT_TIMEOUT, static_cast<long>(timeout_seconds));
-    curl_easy_setopt(handle.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(handle.get(), CURLOPT_USERAGENT, "kmodsync/" KMODSYNC_VERSION);
+public:
+  Request(const CurlLibrary& curl, const std::string& url, unsigned timeout_seconds)
+    : m_curl(curl), m_handle(curl.easy_init())
+  {
+    if (m_handle) {
+      set(CURLOPT_URL, url.c_str());
+      set(CURLOPT_NOSIGNAL, 1L); // threads: no SIGALRM for DNS timeouts
+      set(CURLOPT_CONNECTTIMEOUT, static_cast<long>(std::min(timeout_seconds, 10u)));
+      set(CURLOPT_TIMEOUT, static_cast<long>(timeout_seconds));
+      set(CURLOPT_PROTOCOLS_STR, "http,https");
+      set(CURLOPT_USERAGENT, "kmodsync/" KMODSYNC_VERSION);
+    }
   }
-  return handle;
-}
+  ~Request()
+  {
+    if (m_handle) {
+      m_curl.easy_cleanup(m_handle);
+    }
+  }
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
+
+  explicit operator bool() const { return m_handle != nullptr; }
+
+  template <typename Value>
+  void set(CURLoption option, Value value)
+  {
+    m_curl.easy_setopt(m_handle, option, value);
+  }
+
+  // The transfer's outcome and the HTTP status (0 when there was no response).
+  std::pair<CURLcode, long> perform()
+  {
+    const CURLcode code = m_curl.easy_perform(m_handle);
+    long status = 0;
+    m_curl.easy_getinfo(m_handle, CURLINFO_RESPONSE_CODE, &status);
+    return {code, status};
+  }
+
+  const char* describe(CURLcode code) const { return m_curl.easy_strerror(code); }
+
+private:
+  const CurlLibrary& m_curl;
+  CURL* m_handle;
+};
 
 } // namespace
 
@@ -94,18 +120,20 @@ std::string RemoteCache::object_url(const std::string& key) const
 
 Expected<std::optional<std::string>> RemoteCache::get(const std::string& key) const
 {
-  auto handle = new_handle(object_url(key), m_settings.timeout_seconds);
-  if (!handle) {
+  auto curl = curl_library();
+  if (!curl) {
+    return error("remote cache {}: {}", shown_url(), curl.error());
+  }
+  Request request(**curl, object_url(key), m_settings.timeout_seconds);
+  if (!request) {
     return error("remote cache {}: cannot set up a request", shown_url());
   }
   std::string body;
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &body);
-  const CURLcode code = curl_easy_perform(handle.get());
-  long status = 0;
-  curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
+  request.set(CURLOPT_WRITEFUNCTION, append_body);
+  request.set(CURLOPT_WRITEDATA, &body);
+  const auto [code, status] = request.perform();
   if (code != CURLE_OK) {
-    return error("remote cache {}: GET {}: {}", shown_url(), key, curl_easy_strerror(code));
+    return error("remote cache {}: GET {}: {}", shown_url(), key, request.describe(code));
   }
   if (status == 404) {
     return std::optional<std::string>();
@@ -118,23 +146,25 @@ Expected<std::optional<std::string>> RemoteCache::get(const std::string& key) co
 
 Expected<void> RemoteCache::put(const std::string& key, const std::string& object) const
 {
-  auto handle = new_handle(object_url(key), m_settings.timeout_seconds);
-  if (!handle) {
+  auto curl = curl_library();
+  if (!curl) {
+    return error("remote cache {}: {}", shown_url(), curl.error());
+  }
+  Request request(**curl, object_url(key), m_settings.timeout_seconds);
+  if (!request) {
     return error("remote cache {}: cannot set up a request", shown_url());
   }
   Upload upload{&object};
   std::string response;
-  curl_easy_setopt(handle.get(), CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(handle.get(), CURLOPT_READFUNCTION, read_upload);
-  curl_easy_setopt(handle.get(), CURLOPT_READDATA, &upload);
-  curl_easy_setopt(handle.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(object.size()));
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &response);
-  const CURLcode code = curl_easy_perform(handle.get());
-  long status = 0;
-  curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
+  request.set(CURLOPT_UPLOAD, 1L);
+  request.set(CURLOPT_READFUNCTION, read_upload);
+  request.set(CURLOPT_READDATA, &upload);
+  request.set(CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(object.size()));
+  request.set(CURLOPT_WRITEFUNCTION, append_body);
+  request.set(CURLOPT_WRITEDATA, &response);
+  const auto [code, status] = request.perform();
   if (code != CURLE_OK) {
-    return error("remote cache {}: PUT {}: {}", shown_url(), key, curl_easy_strerror(code));
+    return error("remote cache {}: PUT {}: {}", shown_url(), key, request.describe(code));
   }
   if (status < 200 || status >= 300) {
     return error("remote cache {}: PUT {}: HTTP {}", shown_url(), key, status);

@@ -290,6 +290,8 @@ if [ -n "$DEB" ]; then
   check "the .deb provides dkms at DKMS's version" grep -Eqx 'dkms \(= 3\.0\.10[^)]*\)' <<<"$(dpkg-deb -f "$DEB" Provides | tr ',' '\n' | sed 's/^ *//')"
   check_eq "the .deb conflicts with and replaces dkms" "dkms dkms" "$(dpkg-deb -f "$DEB" Conflicts Replaces | awk '{print $2}' | xargs)"
   check "the .deb depends on the libraries dpkg-shlibdeps found (libfmt9)" grep -q 'libfmt9' <<<"$(dpkg-deb -f "$DEB" Depends)"
+  # libcurl is opened at run time for remote_cache: no shlibs dependency can name it.
+  check "the .deb recommends libcurl (opened for remote_cache)" grep -q 'libcurl4' <<<"$(dpkg-deb -f "$DEB" Recommends)"
   dpkg-deb --fsys-tarfile "$DEB" | tar -t | sed 's|^\./|/|; s|/$||' | grep -v '^/\?$' | sort >"$WORK/deb.list"
   has_files ".deb" "$WORK/deb.list" /usr/bin/kmodsync /usr/sbin/dkms /usr/lib/dkms/common\.postinst \
     /usr/lib/kmodsync/kmodsync-apt-hook /etc/apt/apt\.conf\.d/50kmodsync /etc/kernel/postinst\.d/50-kmodsync \
@@ -385,6 +387,7 @@ if [ -n "$RPMFILE" ]; then
     in_root ldconfig -p | grep -q "^[[:space:]]$soname (libc6,x86-64)" || missing="$missing $soname"
   done
   check_eq "every soname the .rpm requires is in the root" "" "${missing# }"
+  check "the .rpm recommends libcurl (opened for remote_cache)" grep -qx 'libcurl' <<<"$(rpmq -qp --recommends "$RPMFILE")"
 fi
 
 phase "rpm: rpm --root -i"
@@ -450,6 +453,8 @@ if [ -n "$ARCHPKG" ]; then
   for field in provides conflict replaces; do
     check_eq "the package's $field: dkms" dkms "$(awk -F' = ' -v f="$field" '$1 == f {print $2}' "$WORK/PKGINFO" | xargs)"
   done
+  check "the package lists curl as optional (opened for remote_cache)" \
+    grep -q '^optdepend = curl: remote_cache' "$WORK/PKGINFO"
   check_eq "the configuration is a backup file" etc/kmodsync/kmodsync.conf \
     "$(awk -F' = ' '$1 == "backup" {print $2}' "$WORK/PKGINFO" | xargs)"
   bsdtar -tf "$ARCHPKG" | grep -v '^\.' | sed 's|^|/|; s|/$||' | sort >"$WORK/arch.list"

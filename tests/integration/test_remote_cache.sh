@@ -213,6 +213,9 @@ new_root() {
   printf '%s\n' "build_writable = $WORK/trace" "$@" >"$root/etc/kmodsync/kmodsync.conf"
 }
 
+RUN_WITH=() # a command run_sync runs kmodsync under
+not() { ! "$@"; }
+not_linked_with_curl() { ldd "$KMODSYNC" >/dev/null && ! ldd "$KMODSYNC" | grep -q libcurl; }
 # run_sync TAG ROOT ARGS...: `kmodsync --root ROOT sync ARGS...`. RC is its exit status,
 # OUT (stdout) and ERR (stderr) files; NEW_COMPILES the lines COMPILES got meanwhile,
 # NEW_ACCESS the requests nginx logged meanwhile; SYNC_SECONDS how long it took.
@@ -224,7 +227,7 @@ run_sync() {
   mkdir -p "$WORK/out"
   compiles_before=$(wc -l <"$COMPILES")
   access_before=$(wc -l <"$ACCESS_LOG")
-  "$KMODSYNC" --root "$root" sync "$@" >"$OUT" 2>"$ERR"
+  "${RUN_WITH[@]}" "$KMODSYNC" --root "$root" sync "$@" >"$OUT" 2>"$ERR"
   RC=$?
   SYNC_SECONDS=$((SECONDS - start))
   NEW_COMPILES=$(tail -n "+$((compiles_before + 1))" "$COMPILES")
@@ -583,6 +586,39 @@ check_eq "F with kmsbroken (text output): exit 1 (as without a remote cache)" 1 
 check_eq "F with kmsbroken: both compiled" "kmsbroken/$K1 kmshello/$K1" "$(compiled_cells)"
 check "F with kmsbroken: kmshello reported built" grep -qE "^ *installed +kmshello/1.0 for $(ere "$K1"): built in" "$OUT"
 check_note "F with kmsbroken: a note on stderr mentions the remote cache" grep -qi 'remote cache' "$ERR"
+
+# === 5b. no libcurl ========================================================================
+# libcurl is opened when a remote cache is first used, not linked: without it a pass builds
+# as without a remote cache and says why. A private mount namespace hides the library.
+phase "5b. libcurl missing: root H builds as without a remote cache, and says so"
+check "control: kmodsync is not linked with libcurl" not_linked_with_curl
+HIDE=$WORK/without-libcurl
+cat >"$HIDE" <<'WRAPPER'
+#!/bin/bash
+# without-libcurl COMMAND...: COMMAND in a mount namespace where libcurl reads as empty.
+exec unshare -m bash -c '
+  for lib in $(readlink -f /usr/lib/*/libcurl.so.4 /usr/lib/*/libcurl-gnutls.so.4 2>/dev/null | sort -u); do
+    mount --bind /dev/null "$lib" || exit 125
+  done
+  exec "$@"' without-libcurl "$@"
+WRAPPER
+chmod +x "$HIDE"
+check "control: curl(1) cannot start where libcurl is hidden" not "$HIDE" curl --version
+check "control: curl(1) starts outside" curl --version
+RH=$WORK/roots/h
+new_root "$RH" "$K1" "kmshello" "remote_cache = $URL"
+DIGEST=$(store_digest)
+RUN_WITH=("$HIDE")
+run_sync h "$RH" --json
+RUN_WITH=()
+check_eq "H: exit 0 (as without a remote cache)" 0 "$RC"
+check_eq "H: compiled" "kmshello/$K1" "$(compiled_cells)"
+check_note "H: a note says libcurl cannot be loaded, for the remote cache" \
+  bash -c "grep -i 'remote cache' '$ERR' | grep -qi 'libcurl cannot be loaded'"
+check "H: no error in the report" test "$(jq -r '.errors | length' "$OUT" 2>/dev/null)" = 0
+check_eq "H: no request reached the server" "" "$NEW_ACCESS"
+check_eq "H: the server's objects are unchanged" "$DIGEST" "$(store_digest)"
+installed "$RH" "$K1" H
 
 stop_nginx
 trap - EXIT
