@@ -10,6 +10,7 @@
 #include <charconv>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace kmodsync {
@@ -31,6 +32,39 @@ std::string unquote(std::string_view value)
     value = value.substr(1, value.size() - 2);
   }
   return std::string(value);
+}
+
+// The value of a bash assignment `key=WORD [# comment]` when WORD needs no evaluation:
+// plain, or quoted whole. nullopt for anything bash would expand or split ($(nproc), $HOME,
+// a second word), which kmodsync cannot know without running the file.
+std::optional<std::string> literal_shell_word(std::string_view text)
+{
+  text = util::trim(text);
+  std::string_view word;
+  std::string_view rest;
+  if (!text.empty() && (text.front() == '"' || text.front() == '\'')) {
+    const auto close = text.find(text.front(), 1);
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    word = text.substr(1, close - 1);
+    rest = text.substr(close + 1);
+    if (text.front() == '"' && word.find_first_of("$`\\") != std::string_view::npos) {
+      return std::nullopt;
+    }
+  } else {
+    const auto end = std::min(text.find_first_of(" \t"), text.size());
+    word = text.substr(0, end);
+    rest = text.substr(end);
+    if (word.find_first_of("$`\\\"'();&|<>") != std::string_view::npos) {
+      return std::nullopt;
+    }
+  }
+  rest = util::trim(rest);
+  if (!rest.empty() && rest.front() != '#') {
+    return std::nullopt;
+  }
+  return std::string(word);
 }
 
 // `key = value` / `key="value"` lines. framework.conf is bash, but the settings that
@@ -62,7 +96,14 @@ Expected<std::map<std::string, Setting>> parse_settings(const fs::path& file,
       }
       continue;
     }
-    settings[key] = {unquote(line.substr(equals + 1)), fmt::format("{}:{}", shown_name, number)};
+    std::optional<std::string> value = unquote(line.substr(equals + 1));
+    if (!strict) {
+      value = literal_shell_word(line.substr(equals + 1));
+      if (!value) {
+        continue;
+      }
+    }
+    settings[key] = {std::move(*value), fmt::format("{}:{}", shown_name, number)};
   }
   return settings;
 }
@@ -109,8 +150,14 @@ Expected<Config> Config::load(const Root& root)
       certificate_origin = (*settings)["mok_certificate"].origin;
     }
     if (settings->contains("parallel_jobs")) {
+      // Shell like the rest of the file: a value that is not just a number ($(nproc), 4x)
+      // is ignored, not half read.
       const std::string& jobs = (*settings)["parallel_jobs"].value;
-      std::from_chars(jobs.data(), jobs.data() + jobs.size(), config.jobs);
+      unsigned parsed_jobs = 0;
+      const auto parsed = std::from_chars(jobs.data(), jobs.data() + jobs.size(), parsed_jobs);
+      if (parsed.ec == std::errc() && parsed.ptr == jobs.data() + jobs.size()) {
+        config.jobs = parsed_jobs;
+      }
     }
   }
 

@@ -268,6 +268,31 @@ TEST_CASE("framework.conf is shell: lines kmodsync cannot read are ignored, not 
   CHECK(config.signing_key == "/var/lib/dkms/mok.key");
   CHECK(config.signing_certificate == "/var/lib/dkms/mok.pub");
   CHECK(config.signing_origin == "/etc/dkms/framework.conf:4");
+
+  // Not half read either: 4x is not 4.
+  write_text(dir / k_framework, "parallel_jobs=4x\n");
+  CHECK(load_ok(dir).jobs == 0);
+  write_text(dir / k_framework, "parallel_jobs=3\nparallel_jobs=5 # a comment\n");
+  CHECK(load_ok(dir).jobs == 5);
+}
+
+TEST_CASE("framework.conf values are read as bash reads them, or not at all")
+{
+  const TempDir dir;
+  const auto key_of = [&](const std::string& line) {
+    write_text(dir / k_framework, "mok_certificate=/c\nmok_signing_key=/before\n" + line + "\n");
+    return load_ok(dir).signing_key;
+  };
+  CHECK(key_of("mok_signing_key=/var/lib/shim-signed/mok/MOK.priv  # Ubuntu's key")
+        == "/var/lib/shim-signed/mok/MOK.priv");
+  CHECK(key_of("mok_signing_key=\"/with space/mok.key\" # quoted") == "/with space/mok.key");
+  CHECK(key_of("mok_signing_key='/single/$literal'") == "/single/$literal");
+  // What bash would expand or split is not guessed at: the earlier value stays.
+  CHECK(key_of("mok_signing_key=$HOME/mok.key") == "/before");
+  CHECK(key_of("mok_signing_key=\"${dkms_tree}/mok.key\"") == "/before");
+  CHECK(key_of("mok_signing_key=/a /b") == "/before");
+  CHECK(key_of("mok_signing_key=\"/unterminated") == "/before");
+  CHECK(key_of("mok_signing_key=`cat /etc/key-path`") == "/before");
 }
 
 TEST_CASE("framework.conf.d/*.conf are read after framework.conf in name order, the later winning")
