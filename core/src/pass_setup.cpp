@@ -33,14 +33,16 @@ bool is_atomic_temp(const std::string& name)
   return at != std::string::npos && name.size() - at == 16;
 }
 
-void remove_temp_files_under(const fs::path& dir)
+// `Iterator` is fs::directory_iterator or fs::recursive_directory_iterator.
+template <typename Iterator>
+void remove_temp_files(const fs::path& dir)
 {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return;
   }
   std::vector<fs::path> leftovers;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = Iterator(dir, ec); it != Iterator(); it.increment(ec)) {
     if (ec) {
       break;
     }
@@ -52,6 +54,11 @@ void remove_temp_files_under(const fs::path& dir)
     LOG("removing {}, left by a pass that was killed", path.string());
     fs::remove(path, ec);
   }
+}
+
+void remove_temp_files_under(const fs::path& dir)
+{
+  remove_temp_files<fs::recursive_directory_iterator>(dir);
 }
 
 // The build user: the configured one, else _kmodsync (a packaged system user), else nobody.
@@ -232,6 +239,9 @@ bool repair_after_crash(const Root& root, State& state)
       continue;
     }
     for (const auto& kernel : fs::directory_iterator(root(base), ec)) {
+      // depmod's indexes, when the depmod cache writes them back (not the distribution's
+      // kernel/ tree: it is never written).
+      remove_temp_files<fs::directory_iterator>(kernel.path());
       remove_temp_files_under(kernel.path() / "updates");
       remove_temp_files_under(kernel.path() / "extra");
     }

@@ -552,6 +552,11 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
   record->input_key = "old";
   REQUIRE(state->save(paths.state_file));
   kmodsync::testing::write_text(system.installed(k1, "hello").string() + ".kmodsync-AbC123", "half");
+  // One of depmod's indexes, half written back from the depmod cache; and files of that
+  // shape deeper in the distribution's tree, which no pass writes and none may touch.
+  const fs::path kernel_dir = system.root() / "usr/lib/modules" / k1;
+  kmodsync::testing::write_text(kernel_dir / "modules.alias.kmodsync-Zz9Yx8", "half");
+  kmodsync::testing::write_text(kernel_dir / "kernel/drivers/x.ko.kmodsync-Zz9Yx8", "not ours");
 
   const PassReport report = sync(system);
   CHECK(status_of(report, "hello", k1) == CellStatus::installed);
@@ -560,6 +565,8 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
   CHECK(repaired->pending.empty());
   CHECK(repaired->find("hello", "1.0", k1)->files.size() == 1);
   CHECK_FALSE(fs::exists(system.installed(k1, "hello").string() + ".kmodsync-AbC123"));
+  CHECK_FALSE(fs::exists(kernel_dir / "modules.alias.kmodsync-Zz9Yx8"));
+  CHECK(fs::exists(kernel_dir / "kernel/drivers/x.ko.kmodsync-Zz9Yx8"));
   // The file was recognised as kmodsync's own: nothing was moved aside.
   CHECK_FALSE(fs::exists(system.root() / "var/lib/kmodsync/displaced"));
 }
