@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 namespace kmodsync::detail {
 
@@ -229,8 +230,17 @@ void settle_change(const Root& root, State& state, const PendingChange& change)
 bool repair_after_crash(const Root& root, State& state)
 {
   const bool changed = !state.pending.empty();
+  std::set<fs::path> change_dirs;
   for (const auto& change : state.pending) {
     settle_change(root, state, change);
+    // A DEST_MODULE_LOCATION outside updates/ and extra/ (on distributions that honour it)
+    // is swept where the interrupted change was writing, not as a whole tree.
+    for (const auto& file : change.files) {
+      change_dirs.insert(root(fs::path(file.path).parent_path().string()));
+    }
+  }
+  for (const auto& dir : change_dirs) {
+    remove_temp_files<fs::directory_iterator>(dir);
   }
   state.pending.clear();
   for (const char* base : {"/usr/lib/modules", "/lib/modules"}) {

@@ -548,6 +548,14 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
   change.kernel = k1;
   change.files = record->files;
   state->pending.push_back(change);
+  // A change that was writing to a DEST_MODULE_LOCATION in the distribution's tree (honoured
+  // on distributions kmodsync does not know): its directory is swept, and only it.
+  PendingChange elsewhere;
+  elsewhere.module = "ghost";
+  elsewhere.version = "1.0";
+  elsewhere.kernel = k1;
+  elsewhere.files = {{"/usr/lib/modules/" + k1 + "/kernel/drivers/misc/ghost.ko", std::string(64, '0')}};
+  state->pending.push_back(elsewhere);
   record->files.clear();
   record->input_key = "old";
   REQUIRE(state->save(paths.state_file));
@@ -557,6 +565,7 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
   const fs::path kernel_dir = system.root() / "usr/lib/modules" / k1;
   kmodsync::testing::write_text(kernel_dir / "modules.alias.kmodsync-Zz9Yx8", "half");
   kmodsync::testing::write_text(kernel_dir / "kernel/drivers/x.ko.kmodsync-Zz9Yx8", "not ours");
+  kmodsync::testing::write_text(kernel_dir / "kernel/drivers/misc/ghost.ko.kmodsync-Qq1Ww2", "half");
 
   const PassReport report = sync(system);
   CHECK(status_of(report, "hello", k1) == CellStatus::installed);
@@ -567,6 +576,7 @@ TEST_CASE("a pass killed after placing a file but before recording it is repaire
   CHECK_FALSE(fs::exists(system.installed(k1, "hello").string() + ".kmodsync-AbC123"));
   CHECK_FALSE(fs::exists(kernel_dir / "modules.alias.kmodsync-Zz9Yx8"));
   CHECK(fs::exists(kernel_dir / "kernel/drivers/x.ko.kmodsync-Zz9Yx8"));
+  CHECK_FALSE(fs::exists(kernel_dir / "kernel/drivers/misc/ghost.ko.kmodsync-Qq1Ww2"));
   // The file was recognised as kmodsync's own: nothing was moved aside.
   CHECK_FALSE(fs::exists(system.root() / "var/lib/kmodsync/displaced"));
 }
