@@ -56,7 +56,8 @@ int main(int argc, char** argv)
   if (const char* root = std::getenv("KMODSYNC_ROOT"); root && *root) {
     global.root = root;
   }
-  app.add_option("--root", global.root, "Work on the system under this directory (default /, or $KMODSYNC_ROOT)");
+  auto* root_option =
+    app.add_option("--root", global.root, "Work on the system under this directory (default /, or $KMODSYNC_ROOT)");
   app.add_flag("-v,--verbose", global.verbose, "Write a debug log to stderr");
   Action action;
   for (const auto& command : k_commands) {
@@ -66,10 +67,14 @@ int main(int argc, char** argv)
   auto* dkms_command =
     app.add_subcommand("dkms", "DKMS 3's command line (add, build, install, status, ...); also when run as `dkms`");
   dkms_command->prefix_command();
-  dkms_command->callback([&action, &global, dkms_command] {
-    action = [&global, dkms_command] {
+  dkms_command->callback([&action, &global, dkms_command, root_option] {
+    action = [&global, dkms_command, root_option] {
       auto args = dkms_command->remaining();
-      args.insert(args.begin(), {"--root", global.root});
+      // Only a root given here: the default would clash with --dkmstree ROOT/var/lib/dkms.
+      // dkms::main reads KMODSYNC_ROOT itself.
+      if (root_option->count() > 0) {
+        args.insert(args.begin(), {"--root", global.root});
+      }
       return dkms::main(args);
     };
   });

@@ -107,6 +107,17 @@ else
     --sourcetree="$T/usr/src" --installtree="$T/usr/lib/modules" status 2>/dev/null | LC_ALL=C sort)
 fi
 check_eq "the = forms give the same status" "$expected" "$actual"
+if [ "$IMPL" != dkms ]; then
+  # kmodsync's own global options before `dkms` do not pin the root to /.
+  actual=$(env TMPDIR="$T/tmp" "$KMODSYNC" -v dkms --dkmstree="$T/var/lib/dkms" \
+    --sourcetree="$T/usr/src" --installtree="$T/usr/lib/modules" status 2>/dev/null | LC_ALL=C sort)
+  check_eq "kmodsync -v dkms --dkmstree=...: the same status" "$expected" "$actual"
+  actual=$(env TMPDIR="$T/tmp" "$KMODSYNC" --root "$T" dkms --dkmstree="$T/var/lib/dkms" status 2>/dev/null |
+    LC_ALL=C sort)
+  check_eq "kmodsync --root T dkms --dkmstree=T/...: the same status" "$expected" "$actual"
+  "$KMODSYNC" --root / dkms --dkmstree="$T/var/lib/dkms" status >/dev/null 2>&1
+  check_eq "kmodsync --root / dkms --dkmstree=T/...: two roots, refused (exit 1, as bad arguments)" 1 "$?"
+fi
 
 echo "== invoked as dkms"
 mapfile -t TREES < <(tree_args "$T")
