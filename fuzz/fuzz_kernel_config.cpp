@@ -11,9 +11,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto config = parse_kernel_config(fuzz::as_text(data, size));
   Kernel kernel;
   kernel.config = config;
-  for (const auto& [key, value] : config) {
+  fuzz::require(config.entries().size() == config.size(), "entries() lists every option once");
+  for (const auto& [key, value] : config.entries()) {
     fuzz::require(key.starts_with("CONFIG_"), key);
     fuzz::require(key.find('\n') == std::string::npos && value.find('\n') == std::string::npos, "a newline in an entry");
+    fuzz::require(config.find(key) == value, "find gives what entries lists");
     (void)kernel.config_enabled(key);
   }
   return 0;

@@ -56,7 +56,7 @@ bool ModuleSpec::wants_autoinstall() const
 Expected<ModuleSpec> make_module_spec(const DkmsConfValues& values,
                                       const std::filesystem::path& conf,
                                       const DkmsConfContext& context,
-                                      const std::map<std::string, std::string>& kernel_config)
+                                      const KernelConfig& kernel_config)
 {
   // bash arrays may be sparse, and records run up to the highest index (as in DKMS): a
   // stray BUILT_MODULE_NAME[999999999] would be a billion records.
@@ -163,8 +163,7 @@ Expected<ModuleSpec> make_module_spec(const DkmsConfValues& values,
     spec.make_command = "make -C " + context.kernel_source_dir + " M=" + build_dir;
   }
   const auto config_is = [&](const char* option) {
-    const auto it = kernel_config.find(option);
-    return it != kernel_config.end() && it->second == "y";
+    return kernel_config.find(option) == "y";
   };
   if (config_is("CONFIG_CC_IS_CLANG")) {
     spec.make_command += " CC=clang";

@@ -86,11 +86,11 @@ KeyStatus signing_key_status(const Root& root, const Config& config)
 
 void check_compiler(const Kernel& kernel, std::vector<Finding>& findings, const std::string& distribution)
 {
-  const auto it = kernel.config.find("CONFIG_CC_VERSION_TEXT");
-  if (it == kernel.config.end()) {
+  const auto version_text = kernel.config.find("CONFIG_CC_VERSION_TEXT");
+  if (!version_text) {
     return;
   }
-  std::string built_with = it->second;
+  std::string built_with(*version_text);
   if (built_with.size() >= 2 && built_with.front() == '"' && built_with.back() == '"') {
     built_with = built_with.substr(1, built_with.size() - 2);
   }
@@ -134,7 +134,7 @@ void check_signing(const Root& root, const Kernel& kernel, const KeyStatus& key,
                    std::vector<Finding>& findings)
 {
   const bool signs = kernel.config_enabled("CONFIG_MODULE_SIG");
-  const bool forced = kernel.config.contains("CONFIG_MODULE_SIG_FORCE") && kernel.config.at("CONFIG_MODULE_SIG_FORCE") == "y";
+  const bool forced = kernel.config.find("CONFIG_MODULE_SIG_FORCE") == "y";
   if (!key.problem.empty()) {
     findings.push_back({Severity::problem, "signing", key.problem, "chmod 600 the key, or kmodsync keygen"});
     return;

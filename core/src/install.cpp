@@ -119,8 +119,8 @@ std::string signature_hash(const InstallSettings& settings, const Kernel& kernel
   if (!settings.signing_hash.empty()) {
     return settings.signing_hash;
   }
-  const auto it = kernel.config.find("CONFIG_MODULE_SIG_HASH");
-  return it == kernel.config.end() || it->second.empty() ? "sha256" : it->second;
+  const auto hash = kernel.config.find("CONFIG_MODULE_SIG_HASH");
+  return !hash || hash->empty() ? "sha256" : std::string(*hash);
 }
 
 Expected<void> copy_file(const fs::path& from, const fs::path& to, mode_t mode)

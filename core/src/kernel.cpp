@@ -72,7 +72,7 @@ void load_headers(const Root& root, Kernel& kernel, Memo& memo)
   }
   kernel.headers_dir = *headers;
   if (auto config = util::read_file(*headers / ".config")) {
-    kernel.config = parse_kernel_config(*config);
+    kernel.config = KernelConfig::parse(std::move(*config));
   }
   kernel.fingerprint = headers_fingerprint(*headers, memo);
 }
@@ -81,29 +81,91 @@ void load_headers(const Root& root, Kernel& kernel, Memo& memo)
 
 bool Kernel::config_enabled(const std::string& option) const
 {
-  const auto it = config.find(option);
-  return it != config.end() && (it->second == "y" || it->second == "m");
+  const auto value = config.find(option);
+  return value == "y" || value == "m";
 }
 
-std::map<std::string, std::string> parse_kernel_config(std::string_view text)
+KernelConfig KernelConfig::parse(std::string text)
 {
-  std::map<std::string, std::string> config;
-  for (const auto& line : util::split_lines(text)) {
+  static constexpr std::string_view k_not_set = "n";
+  static constexpr std::string_view k_not_set_suffix = " is not set";
+  auto data = std::make_shared<Data>();
+  data->text = std::move(text);
+  const std::string_view all = data->text;
+  data->values.reserve(all.size() / 32);
+  std::size_t start = 0;
+  while (start < all.size()) {
+    std::size_t end = all.find('\n', start);
+    if (end == std::string_view::npos) {
+      end = all.size();
+    }
+    const std::string_view line = all.substr(start, end - start);
+    start = end + 1;
     if (line.starts_with("CONFIG_")) {
       const auto equals = line.find('=');
-      if (equals != std::string::npos) {
-        std::string value = line.substr(equals + 1);
+      if (equals != std::string_view::npos) {
+        std::string_view value = line.substr(equals + 1);
         if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
           value = value.substr(1, value.size() - 2);
         }
-        config[line.substr(0, equals)] = value;
+        data->values.insert_or_assign(line.substr(0, equals), value);
       }
-    } else if (line.starts_with("# CONFIG_") && line.ends_with(" is not set")) {
-      static const std::string not_set = "n";
-      config.insert_or_assign(line.substr(2, line.size() - 2 - 11), not_set);
+    } else if (line.starts_with("# CONFIG_") && line.ends_with(k_not_set_suffix)) {
+      data->values.insert_or_assign(line.substr(2, line.size() - 2 - k_not_set_suffix.size()), k_not_set);
     }
   }
+  KernelConfig config;
+  config.m_data = std::move(data);
   return config;
+}
+
+KernelConfig::KernelConfig(std::initializer_list<std::pair<const std::string, std::string>> entries)
+  : KernelConfig(std::map<std::string, std::string>(entries))
+{
+}
+
+KernelConfig::KernelConfig(const std::map<std::string, std::string>& entries)
+{
+  auto data = std::make_shared<Data>();
+  for (const auto& [option, value] : entries) {
+    data->text += option;
+    data->text += value;
+  }
+  std::size_t at = 0;
+  const std::string_view all = data->text;
+  for (const auto& [option, value] : entries) {
+    data->values.emplace(all.substr(at, option.size()), all.substr(at + option.size(), value.size()));
+    at += option.size() + value.size();
+  }
+  m_data = std::move(data);
+}
+
+std::optional<std::string_view> KernelConfig::find(std::string_view option) const
+{
+  if (!m_data) {
+    return std::nullopt;
+  }
+  const auto it = m_data->values.find(option);
+  if (it == m_data->values.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+std::map<std::string, std::string> KernelConfig::entries() const
+{
+  std::map<std::string, std::string> entries;
+  if (m_data) {
+    for (const auto& [option, value] : m_data->values) {
+      entries.emplace(option, value);
+    }
+  }
+  return entries;
+}
+
+KernelConfig parse_kernel_config(std::string_view text)
+{
+  return KernelConfig::parse(std::string(text));
 }
 
 Expected<std::vector<Kernel>> discover_kernels(const Root& root)

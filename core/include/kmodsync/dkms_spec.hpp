@@ -3,6 +3,7 @@
 
 #include "kmodsync/dkms_conf.hpp"
 #include "kmodsync/expected.hpp"
+#include "kmodsync/kernel.hpp"
 
 #include <map>
 #include <string>
@@ -65,6 +66,6 @@ struct ModuleSpec
 Expected<ModuleSpec> make_module_spec(const DkmsConfValues& values,
                                       const std::filesystem::path& conf,
                                       const DkmsConfContext& context,
-                                      const std::map<std::string, std::string>& kernel_config);
+                                      const KernelConfig& kernel_config);
 
 } // namespace kmodsync

@@ -5,12 +5,45 @@
 #include "kmodsync/root.hpp"
 
 #include <filesystem>
+#include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace kmodsync {
+
+// A kbuild .config: CONFIG_X -> value, outer quotes stripped, "n" for `# CONFIG_X is not
+// set`, the last line for an option winning as in kbuild. Every pass reads the .config of
+// every kernel (some 10000 options each) for a handful of lookups, so the entries are
+// views into the one copy of the text, and copies of a Kernel share them.
+class KernelConfig
+{
+public:
+  KernelConfig() = default;
+  // For tests and fakes: the given entries.
+  KernelConfig(std::initializer_list<std::pair<const std::string, std::string>> entries);
+  KernelConfig(const std::map<std::string, std::string>& entries);
+
+  static KernelConfig parse(std::string text);
+
+  std::optional<std::string_view> find(std::string_view option) const;
+  bool empty() const { return !m_data || m_data->values.empty(); }
+  std::size_t size() const { return m_data ? m_data->values.size() : 0; }
+  std::map<std::string, std::string> entries() const;
+  bool operator==(const KernelConfig& other) const { return entries() == other.entries(); }
+
+private:
+  struct Data
+  {
+    std::string text;
+    std::unordered_map<std::string_view, std::string_view> values;
+  };
+  std::shared_ptr<const Data> m_data;
+};
 
 // One installed kernel, as found under ROOT/usr/lib/modules/KV (or ROOT/lib/modules/KV).
 struct Kernel
@@ -20,7 +53,7 @@ struct Kernel
   std::filesystem::path modules_dir;     // ROOT/usr/lib/modules/KV
   std::optional<std::filesystem::path> headers_dir; // the kbuild tree `build` points at
   std::string missing_headers_reason;    // why headers_dir is empty
-  std::map<std::string, std::string> config; // the headers' .config (CONFIG_X -> value)
+  KernelConfig config;                   // the headers' .config
   // Hash of what a module built against these headers depends on: .config,
   // Module.symvers, utsrelease.h. Empty when there are no headers.
   std::string fingerprint;
@@ -39,6 +72,6 @@ Expected<std::vector<Kernel>> discover_kernels(const Root& root, Memo& memo);
 Expected<std::vector<Kernel>> discover_kernels(const Root& root);
 
 // Parses a kbuild .config (`CONFIG_X=value`, `# CONFIG_X is not set`).
-std::map<std::string, std::string> parse_kernel_config(std::string_view text);
+KernelConfig parse_kernel_config(std::string_view text);
 
 } // namespace kmodsync
