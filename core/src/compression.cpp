@@ -141,7 +141,9 @@ const char* module_suffix(Compression compression)
 
 Compression kernel_module_compression(const Kernel& kernel)
 {
-  if (auto dep = util::read_file(kernel.modules_dir / "modules.dep")) {
+  // The first line names a module, which is enough; the whole file is up to a megabyte,
+  // and this runs for every cell.
+  if (auto dep = util::read_file(kernel.modules_dir / "modules.dep", 4096)) {
     const auto colon = dep->find(':');
     if (colon != std::string::npos) {
       const std::string_view first(dep->data(), colon);

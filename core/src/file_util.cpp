@@ -7,22 +7,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <cstring>
 
 namespace kmodsync::util {
 
-Expected<std::string> read_file(const fs::path& path)
+Expected<std::string> read_file(const fs::path& path, std::size_t limit)
 {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return error("cannot open {}: {}", path.string(), std::strerror(errno));
   }
+  // Sized from fstat, plus one byte to see the end without growing: reading a .config or a
+  // state file costs one allocation, not a doubling string copied chunk by chunk.
+  struct stat info{};
+  const bool sized = fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
   std::string data;
-  char buffer[65536];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+  data.resize(std::min(sized ? static_cast<std::size_t>(info.st_size) + 1 : 65536, limit));
+  std::size_t used = 0;
+  while (used < limit) {
+    if (used == data.size()) {
+      data.resize(std::min(std::max<std::size_t>(data.size() * 2, 65536), limit));
+    }
+    const ssize_t n = ::read(fd, data.data() + used, data.size() - used);
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -34,9 +43,10 @@ Expected<std::string> read_file(const fs::path& path)
     if (n == 0) {
       break;
     }
-    data.append(buffer, static_cast<std::size_t>(n));
+    used += static_cast<std::size_t>(n);
   }
   close(fd);
+  data.resize(used);
   return data;
 }
 

@@ -3,6 +3,7 @@
 
 #include "kmodsync/expected.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -10,8 +11,9 @@ namespace kmodsync::util {
 
 namespace fs = std::filesystem;
 
-// Reads a whole file. Fails with a message naming the path and the errno text.
-Expected<std::string> read_file(const fs::path& path);
+// Reads a whole file, or its first `limit` bytes. Fails with a message naming the path and
+// the errno text.
+Expected<std::string> read_file(const fs::path& path, std::size_t limit = SIZE_MAX);
 // Creates `path` and its parents (mode 0755) if missing.
 Expected<void> ensure_directory(const fs::path& path);
 // Removes a tree if it exists; missing is not an error.

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,7 +41,9 @@ private:
   struct Data
   {
     std::string text;
-    std::unordered_map<std::string_view, std::string_view> values;
+    // Nodes from one arena: no allocation per option, and freeing is one release.
+    std::pmr::monotonic_buffer_resource arena;
+    std::pmr::unordered_map<std::string_view, std::string_view> values{&arena};
   };
   std::shared_ptr<const Data> m_data;
 };
