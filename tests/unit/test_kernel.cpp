@@ -16,6 +16,7 @@
 namespace fs = std::filesystem;
 using kmodsync::discover_kernels;
 using kmodsync::Kernel;
+using kmodsync::KernelConfig;
 using kmodsync::parse_kernel_config;
 using kmodsync::Root;
 using kmodsync::testing::TempDir;
@@ -94,6 +95,38 @@ TEST_CASE("parse_kernel_config ignores comments, blank lines and lines that are 
   // A value keeps everything after the first '='; only a pair of outer quotes goes.
   CHECK(parse_kernel_config("CONFIG_CMDLINE=\"root=/dev/sda1 quiet\"\nCONFIG_Q=\"\n")
         == Config{{"CONFIG_CMDLINE", "root=/dev/sda1 quiet"}, {"CONFIG_Q", "\""}});
+}
+
+TEST_CASE("KernelConfig::find finds an option as a line-by-line parse would")
+{
+  const auto config = parse_kernel_config("#\n# CONFIG_A is not set\nCONFIG_B=\"quoted\"\n"
+                                          "  CONFIG_C=y\n# CONFIG_D=y\nXCONFIG_E=y\nCONFIG_F=1\n"
+                                          "CONFIG_FF=2\nCONFIG_A=m\n# CONFIG_B is not set\nCONFIG_G=a=b\n"
+                                          "# CONFIG_H is not set here\nCONFIG_LAST=end");
+  CHECK(config.find("CONFIG_A") == "m");   // the later line wins, whichever form
+  CHECK(config.find("CONFIG_B") == "n");
+  CHECK(config.find("CONFIG_C") == std::nullopt); // not at the start of its line
+  CHECK(config.find("CONFIG_D") == std::nullopt); // a commented-out assignment
+  CHECK(config.find("CONFIG_E") == std::nullopt);
+  CHECK(config.find("CONFIG_F") == "1");   // not CONFIG_FF's line
+  CHECK(config.find("CONFIG_FF") == "2");
+  CHECK(config.find("CONFIG_G") == "a=b");
+  CHECK(config.find("CONFIG_G=a") == std::nullopt);
+  CHECK(config.find("CONFIG_H") == std::nullopt);
+  CHECK(config.find("CONFIG_LAST") == "end"); // no final newline
+  CHECK(config.find("A") == std::nullopt);
+  CHECK(config.find("") == std::nullopt);
+  // Asked twice, from the cache, and from a copy: the same answers.
+  const auto copy = config;
+  CHECK(copy.find("CONFIG_A") == "m");
+  CHECK(copy.find("CONFIG_C") == std::nullopt);
+  CHECK(config.entries()
+        == Config{{"CONFIG_A", "m"}, {"CONFIG_B", "n"}, {"CONFIG_F", "1"}, {"CONFIG_FF", "2"}, {"CONFIG_G", "a=b"},
+                  {"CONFIG_LAST", "end"}});
+  CHECK_FALSE(config.empty());
+  CHECK(parse_kernel_config("# just comments\n#\n").empty());
+  CHECK(KernelConfig().empty());
+  CHECK(KernelConfig{{"CONFIG_X", "y"}}.find("CONFIG_X") == "y");
 }
 
 TEST_CASE("Kernel::config_enabled is true for y and m only")

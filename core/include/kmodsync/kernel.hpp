@@ -8,19 +8,19 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
-#include <memory_resource>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace kmodsync {
 
 // A kbuild .config: CONFIG_X -> value, outer quotes stripped, "n" for `# CONFIG_X is not
 // set`, the last line for an option winning as in kbuild. Every pass reads the .config of
-// every kernel (some 10000 options each) for a handful of lookups, so the entries are
-// views into the one copy of the text, and copies of a Kernel share them.
+// every kernel (some 10000 options each) for a handful of lookups, so the text is kept as
+// it is and each option looked up is found in it once, then remembered; copies of a Kernel
+// share both. Safe to use from several threads.
 class KernelConfig
 {
 public:
@@ -32,8 +32,9 @@ public:
   static KernelConfig parse(std::string text);
 
   std::optional<std::string_view> find(std::string_view option) const;
-  bool empty() const { return !m_data || m_data->values.empty(); }
-  std::size_t size() const { return m_data ? m_data->values.size() : 0; }
+  // No option at all (no .config, or one without entries).
+  bool empty() const;
+  // Every entry, parsed from the whole text: for tests and listings, not for lookups.
   std::map<std::string, std::string> entries() const;
   bool operator==(const KernelConfig& other) const { return entries() == other.entries(); }
 
@@ -41,11 +42,10 @@ private:
   struct Data
   {
     std::string text;
-    // Nodes from one arena: no allocation per option, and freeing is one release.
-    std::pmr::monotonic_buffer_resource arena;
-    std::pmr::unordered_map<std::string_view, std::string_view> values{&arena};
+    std::mutex mutex;
+    std::map<std::string, std::optional<std::string>, std::less<>> found;
   };
-  std::shared_ptr<const Data> m_data;
+  std::shared_ptr<Data> m_data;
 };
 
 // One installed kernel, as found under ROOT/usr/lib/modules/KV (or ROOT/lib/modules/KV).
