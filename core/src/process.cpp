@@ -286,6 +286,13 @@ Expected<Completion> run(const Command& command)
     spawned = program ? posix_spawn(&pid, program->c_str(), actions, &setup.attributes, argv.data(), envp.data())
                       : posix_spawnp(&pid, argv[0], actions, &setup.attributes, argv.data(), envp.data());
   }
+  // The child has its copies now. The parent's staged ones go at once: a staged copy of the
+  // output pipe (the sandboxed path stages it) would keep the pipe from reaching its end
+  // when the program exits, and every run would wait out the drain grace.
+  for (const int fd : staged) {
+    close(fd);
+  }
+  staged.clear();
   output.close_write();
   side.close_write();
   if (spawned != 0) {
