@@ -108,6 +108,17 @@ Expected<std::map<std::string, Setting>> parse_settings(const fs::path& file,
   return settings;
 }
 
+// `value` when it is a number and nothing else.
+std::optional<unsigned> whole_number(const std::string& value)
+{
+  unsigned number = 0;
+  const auto parsed = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size()) {
+    return std::nullopt;
+  }
+  return number;
+}
+
 bool one_of(const std::string& value, std::initializer_list<const char*> choices)
 {
   return std::any_of(choices.begin(), choices.end(), [&](const char* choice) { return value == choice; });
@@ -152,11 +163,8 @@ Expected<Config> Config::load(const Root& root)
     if (settings->contains("parallel_jobs")) {
       // Shell like the rest of the file: a value that is not just a number ($(nproc), 4x)
       // is ignored, not half read.
-      const std::string& jobs = (*settings)["parallel_jobs"].value;
-      unsigned parsed_jobs = 0;
-      const auto parsed = std::from_chars(jobs.data(), jobs.data() + jobs.size(), parsed_jobs);
-      if (parsed.ec == std::errc() && parsed.ptr == jobs.data() + jobs.size()) {
-        config.jobs = parsed_jobs;
+      if (const auto jobs = whole_number((*settings)["parallel_jobs"].value)) {
+        config.jobs = *jobs;
       }
     }
   }
@@ -192,12 +200,11 @@ Expected<Config> Config::load(const Root& root)
         }
         config.initramfs = value;
       } else if (key == "jobs") {
-        unsigned jobs = 0;
-        const auto parsed = std::from_chars(value.data(), value.data() + value.size(), jobs);
-        if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size()) {
+        const auto jobs = whole_number(value);
+        if (!jobs) {
           return error("{}: jobs must be a number, not \"{}\"", setting.origin, value);
         }
-        config.jobs = jobs;
+        config.jobs = *jobs;
       } else if (key == "cache_size") {
         // A number of bytes, with an optional K, M or G (powers of 1024).
         std::uint64_t size = 0;
@@ -236,12 +243,11 @@ Expected<Config> Config::load(const Root& root)
         }
         config.remote_cache_layout = value;
       } else if (key == "remote_cache_timeout") {
-        unsigned seconds = 0;
-        const auto parsed = std::from_chars(value.data(), value.data() + value.size(), seconds);
-        if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size() || seconds == 0) {
+        const auto seconds = whole_number(value);
+        if (!seconds || *seconds == 0) {
           return error("{}: remote_cache_timeout must be a number of seconds, not \"{}\"", setting.origin, value);
         }
-        config.remote_cache_timeout = seconds;
+        config.remote_cache_timeout = *seconds;
       } else {
         return error("{}: unknown setting \"{}\"", setting.origin, key);
       }

@@ -197,13 +197,18 @@ bool cache_is_empty(const fs::path& root)
 
 } // namespace
 
-TEST_CASE("an exported entry imports whole into another root's cache")
+// Two roots, each with its cache: what one exports, the other imports.
+struct TwoRoots
 {
   kmodsync::testing::TempDir a;
   kmodsync::testing::TempDir b;
-  const BuildCache cache_a(Root(a.path()), 1 << 30);
-  const BuildCache cache_b(Root(b.path()), 1 << 30);
+  const BuildCache cache_a{Root(a.path()), 1 << 30};
+  const BuildCache cache_b{Root(b.path()), 1 << 30};
   const fs::path work = a.path() / "work";
+};
+
+TEST_CASE_FIXTURE(TwoRoots, "an exported entry imports whole into another root's cache")
+{
   const auto one = write_module(work, "one", 3000);
   const auto two = write_module(work, "two", 10);
   kmodsync::testing::write_text(work / "build.log", "make: built\n");
@@ -237,13 +242,8 @@ TEST_CASE("an exported entry imports whole into another root's cache")
   CHECK(imported_failure->first_error == "x.c:1: error: nope");
 }
 
-TEST_CASE("a damaged, truncated, hostile or unwanted object is refused and leaves nothing")
+TEST_CASE_FIXTURE(TwoRoots, "a damaged, truncated, hostile or unwanted object is refused and leaves nothing")
 {
-  kmodsync::testing::TempDir a;
-  kmodsync::testing::TempDir b;
-  const BuildCache cache_a(Root(a.path()), 1 << 30);
-  const BuildCache cache_b(Root(b.path()), 1 << 30);
-  const fs::path work = a.path() / "work";
   REQUIRE(cache_a.store(key_a, true, {write_module(work, "one", 20000)}, {}, "", "").has_value());
   const std::string good = *cache_a.export_entry(key_a);
 
@@ -289,13 +289,8 @@ TEST_CASE("a damaged, truncated, hostile or unwanted object is refused and leave
   CHECK(cache_b.import_entry(key_a, good, accept_all).has_value());
 }
 
-TEST_CASE("what a refused object says can be shown on a terminal, whatever its bytes")
+TEST_CASE_FIXTURE(TwoRoots, "what a refused object says can be shown on a terminal, whatever its bytes")
 {
-  kmodsync::testing::TempDir a;
-  kmodsync::testing::TempDir b;
-  const BuildCache cache_a(Root(a.path()), 1 << 30);
-  const BuildCache cache_b(Root(b.path()), 1 << 30);
-  const fs::path work = a.path() / "work";
   REQUIRE(cache_a.store(key_a, true, {write_module(work, "one", 20000)}, work / "no-log", "", "").has_value());
   const std::string good = *cache_a.export_entry(key_a);
 
